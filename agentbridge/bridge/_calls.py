@@ -1,0 +1,167 @@
+"""One bridged call: the coroutine, how to cancel it, its timeout and its result.
+
+A :class:`Call` is created in the calling thread and executed as a task on the target
+event loop; the calling thread waits on :attr:`Call.future`. Keeping the call's state
+in one object is what lets a caller cancel a call that is already running (Ctrl-C),
+and lets a portal fail every call it can no longer run.
+
+Cancellation and timeouts use each loop's native machinery (``Task.cancel`` and
+``call_later`` on asyncio, a ``trio.CancelScope`` on trio) rather than anyio's cancel
+scopes: on this path a call costs one cross-thread hop, and an anyio scope per call
+would add several percent to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sys
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any, Generic, Literal, TypeVar
+
+from .._exceptions import BridgeTimeoutError, PortalClosedError
+
+T = TypeVar("T")
+
+#: How many worker threads, each blocked waiting for the task it started, stand between
+#: the current task and the top of its loop. ``to_thread`` picks its token pool by it.
+reentry_depth: ContextVar[int] = ContextVar("agentbridge_reentry_depth", default=0)
+
+_Reason = Literal["cancelled", "timeout", "closed"]
+
+
+class CallCancelled(BaseException):
+    """Delivered to a caller whose own cancel request (Ctrl-C) stopped the call."""
+
+
+def is_cancellation(exc: BaseException) -> bool:
+    """Whether ``exc`` is the cancellation exception of asyncio or trio."""
+    if isinstance(exc, asyncio.CancelledError):
+        return True
+    trio = sys.modules.get("trio")
+    return trio is not None and isinstance(exc, trio.Cancelled)
+
+
+class Call(Generic[T]):
+    """The state shared by the thread that waits for a call and the loop that runs it."""
+
+    __slots__ = ("_awaitable", "_cancel", "_reason", "_reentry", "future", "started", "timeout")
+
+    def __init__(self, awaitable: Awaitable[T], timeout: float | None, *, reentry: bool) -> None:
+        self._awaitable: Awaitable[T] | None = awaitable
+        self._cancel: Callable[[], object] | None = None
+        self._reason: _Reason | None = None
+        self._reentry = reentry
+        self.started = False
+        self.timeout = timeout
+        self.future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    async def execute(self) -> T:
+        """Await the call on the current loop, enforcing its timeout; raise its outcome."""
+        awaitable, self._awaitable = self._awaitable, None
+        assert awaitable is not None, "a Call runs once"
+        self.started = True
+        if self._reentry:
+            reentry_depth.set(reentry_depth.get() + 1)
+        if self._reason is not None:
+            _close(awaitable)
+            raise self._outcome_exception()
+        if asyncio._get_running_loop() is not None:
+            return await self._execute_on_asyncio(awaitable)
+        return await self._execute_on_trio(awaitable)
+
+    async def _execute_on_asyncio(self, awaitable: Awaitable[T]) -> T:
+        task = asyncio.current_task()
+        assert task is not None
+        self._cancel = task.cancel
+        timer = None
+        if self.timeout is not None:
+            timer = task.get_loop().call_later(self.timeout, self.cancel_in_loop, "timeout")
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            if self._reason is None:
+                raise  # cancelled from outside: the host task, or the loop shutting down
+            if sys.version_info >= (3, 11):
+                task.uncancel()
+            raise self._outcome_exception() from None
+        finally:
+            self._cancel = None
+            if timer is not None:
+                timer.cancel()
+
+    async def _execute_on_trio(self, awaitable: Awaitable[T]) -> T:
+        import trio
+
+        with trio.CancelScope() as scope:
+            self._cancel = scope.cancel
+            if self.timeout is not None:
+                scope.deadline = trio.current_time() + self.timeout
+            try:
+                return await awaitable
+            finally:
+                self._cancel = None
+        if self._reason is None:
+            self._reason = "timeout"
+        raise self._outcome_exception()
+
+    async def run(self) -> None:
+        """Run :meth:`execute` as a portal task, delivering its outcome to :attr:`future`.
+
+        Nothing the coroutine raises escapes this task (a ``BaseException`` from one call
+        must never take the shared portal down), except a cancellation of the task
+        itself, which is re-raised after the caller has been told.
+        """
+        try:
+            result = await self.execute()
+        except BaseException as exc:
+            if is_cancellation(exc):
+                self.fail(PortalClosedError("the portal was closed while the call was running"))
+                raise
+            self._deliver_exception(exc)
+        else:
+            if not self.future.done():
+                self.future.set_result(result)
+
+    def cancel_in_loop(self, reason: _Reason = "cancelled") -> None:
+        """Cancel the call for ``reason``; call it in the loop thread that runs it."""
+        if self._reason is None:
+            self._reason = reason
+        if self._cancel is not None:
+            self._cancel()
+
+    def fail(self, exc: BaseException) -> None:
+        """Complete the call with ``exc`` unless it already has an outcome."""
+        awaitable, self._awaitable = self._awaitable, None
+        if awaitable is not None:
+            _close(awaitable)
+        self._deliver_exception(exc)
+
+    def _outcome_exception(self) -> BaseException:
+        if self._reason == "timeout":
+            assert self.timeout is not None
+            return BridgeTimeoutError(
+                f"the call did not finish within its timeout of {self.timeout:g} s and "
+                f"was cancelled; raise the timeout= argument (or AGENTBRIDGE_SYNC_TIMEOUT) "
+                f"if it needs longer",
+                timeout=self.timeout,
+            )
+        if self._reason == "closed":
+            return PortalClosedError("the portal was closed while the call was running")
+        return CallCancelled()
+
+    def _deliver_exception(self, exc: BaseException) -> None:
+        if not self.future.done():
+            try:
+                self.future.set_exception(exc)
+            except concurrent.futures.InvalidStateError:  # pragma: no cover - lost race
+                pass
+
+
+def _close(awaitable: Awaitable[Any]) -> None:
+    # A coroutine that will never run must be closed, or Python warns that it was
+    # never awaited.
+    close = getattr(awaitable, "close", None)
+    if close is not None:
+        close()

@@ -1,0 +1,332 @@
+"""Per-thread portals and their lifecycle.
+
+A *portal host* is a daemon thread running one event loop with an
+:class:`anyio.from_thread.BlockingPortal` in it. A :class:`PortalManager` gives each
+calling thread its own host per backend, opened on first use and reused after that,
+so loop-bound resources (a cached ``httpx.AsyncClient``, an MCP session) keep working
+across calls.
+
+Lifecycle rules, and the traps each one avoids:
+
+* Hosts are found through a :class:`threading.local`, never a dict keyed by thread
+  ident: idents are reused as soon as a thread exits.
+* When the owning thread ends, its thread-local holder is finalised and asks its hosts
+  to stop. The request only schedules a callback on the host's loop: it blocks on
+  nothing and never calls :func:`threading.current_thread`, which during thread
+  teardown would register a phantom ``_DummyThread``.
+* At interpreter exit an :mod:`atexit` hook stops every host and joins its thread,
+  instead of leaving loops to the garbage collector (which hangs at exit).
+* After :func:`os.fork` the child discards everything it inherited: the hosts' threads
+  do not exist there, so their portals would never answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Callable
+from contextvars import Context
+from typing import Any
+
+import anyio
+from anyio import RunFinishedError, create_task_group
+from anyio.abc import TaskGroup
+from anyio.from_thread import BlockingPortal
+from anyio.lowlevel import EventLoopToken, current_token
+
+from .._exceptions import ConfigurationError, PortalClosedError
+from ._calls import Call
+from ._settings import BackendSpec, resolve_backend, resolve_cancel_grace
+
+__all__ = ("PortalManager", "get_portal_manager")
+
+
+class PortalHost:
+    """One event loop in its own daemon thread, serving calls for one owner thread."""
+
+    def __init__(self, spec: BackendSpec, name: str, on_exit: Any) -> None:
+        self.spec = spec
+        self.alive = False
+        self.portal: BlockingPortal
+        self.token: EventLoopToken
+        self._calls: TaskGroup
+        self._stop: anyio.Event
+        self._stopping = False
+        self._pending: set[Call[Any]] = set()  # submitted, not finished
+        self._running: set[Call[Any]] = set()  # started as a task
+        self._start: Callable[..., object]
+        self._drained: anyio.Event
+        self._on_exit = on_exit
+        self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        kwargs: dict[str, Any] = {}
+        if sys.version_info >= (3, 14):  # pragma: no cover - exercised on 3.14 only
+            # Free-threaded builds let a new thread inherit the spawner's context; the
+            # loop thread must start clean (anyio #1224).
+            kwargs["context"] = Context()
+        self.thread = threading.Thread(target=self._main, name=name, daemon=True, **kwargs)
+
+    def start(self) -> None:
+        """Start the loop thread and wait until its portal accepts calls."""
+        self.thread.start()
+        self._ready.result()
+
+    def submit(self, call: Call[Any]) -> None:
+        """Schedule ``call`` on this loop without waiting for it to start (one hop)."""
+        self._pending.add(call)
+        if not self.alive:
+            self._fail_pending()
+            return
+        try:
+            self.token.backend_class.run_sync_soon(self._spawn, (call,), self.token.native_token)
+        except (RunFinishedError, RuntimeError):
+            self._fail_pending()
+
+    def call_soon(self, func: Any, *args: Any) -> None:
+        """Run the plain callable ``func(*args)`` in the loop thread, without waiting."""
+        try:
+            self.token.backend_class.run_sync_soon(func, args, self.token.native_token)
+        except (RunFinishedError, RuntimeError):
+            pass
+
+    def request_stop(self) -> None:
+        """Ask the loop to cancel its calls and exit. Safe from any thread, never blocks."""
+        if self.alive:
+            self.call_soon(self._begin_stop)
+
+    def _begin_stop(self) -> None:
+        self._stopping = True
+        self._stop.set()
+
+    def _spawn(self, call: Call[Any]) -> None:
+        if self._stopping:
+            self._pending.discard(call)
+            call.fail(PortalClosedError("the portal was closing when the call arrived"))
+        else:
+            self._running.add(call)
+            self._start(self._run_call, call)
+
+    async def _run_call(self, call: Call[Any]) -> None:
+        try:
+            await call.run()
+        finally:
+            self._pending.discard(call)
+            self._running.discard(call)
+            if self._stopping and not self._running:
+                self._drained.set()
+
+    async def _serve(self) -> None:
+        async with BlockingPortal() as portal, create_task_group() as task_group:
+            self.portal = portal
+            self.token = current_token()
+            self._start = _task_starter(task_group)
+            self._stop = anyio.Event()
+            self._drained = anyio.Event()
+            self.alive = True
+            self._ready.set_result(None)
+            try:
+                await self._stop.wait()
+                for call in list(self._running):
+                    call.cancel_in_loop("closed")
+                with anyio.move_on_after(resolve_cancel_grace()):
+                    if self._running:
+                        await self._drained.wait()
+            finally:
+                self.alive = False
+                task_group.cancel_scope.cancel()
+                await portal.stop(cancel_remaining=True)
+
+    def _main(self) -> None:
+        try:
+            anyio.run(
+                self._serve, backend=self.spec.name, backend_options=self.spec.backend_options
+            )
+        except BaseException as exc:
+            if not self._ready.done():
+                self._ready.set_exception(exc)
+        finally:
+            self.alive = False
+            self._fail_pending()
+            self._on_exit(self)
+
+    def _fail_pending(self) -> None:
+        for call in list(self._pending):
+            call.fail(PortalClosedError("the portal's event loop has stopped"))
+        self._pending.clear()
+
+
+class _ThreadHosts:
+    """The hosts one thread owns; finalised (and so stopping them) when the thread ends."""
+
+    __slots__ = ("__weakref__", "hosts", "pid")
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.hosts: dict[BackendSpec, PortalHost] = {}
+
+    def __del__(self) -> None:
+        if self.pid != os.getpid():
+            return  # inherited through fork: these loops never existed in this process
+        for host in self.hosts.values():
+            try:
+                host.request_stop()
+            except Exception:  # pragma: no cover - interpreter teardown
+                pass
+
+
+class PortalManager:
+    """Opens, reuses and closes the per-thread portals that blocking calls run on.
+
+    Each thread that calls into async code gets its own portal per backend, opened on
+    first use and kept until the thread ends, :meth:`close` is called, or the
+    interpreter exits. Most programs use the default manager from
+    :func:`get_portal_manager`; pass your own to isolate a component's loops.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hosts: set[PortalHost] = set()
+        self._local = threading.local()
+        _managers.add(self)
+
+    def portal(
+        self, backend: str | None = None, backend_options: dict[str, Any] | None = None
+    ) -> BlockingPortal:
+        """Return the calling thread's portal for ``backend``, opening it if needed.
+
+        :param backend: ``"asyncio"``, ``"trio"`` or ``"uvloop"``; default from
+            :func:`~agentbridge.configure` or ``AGENTBRIDGE_BACKEND``
+        :param backend_options: options for :func:`anyio.run`
+        :raises ConfigurationError: for an unknown backend or a missing uvloop
+
+        .. note:: anyio's :meth:`BlockingPortal.call` cannot be used from inside a
+           ``trio.run`` thread on a trio portal (anyio issue #525); use
+           :func:`~agentbridge.run_sync` there, which does not have that limit.
+        """
+        return self.host(resolve_backend(backend, backend_options)).portal
+
+    @property
+    def open_portals(self) -> int:
+        """How many portals are running now."""
+        with self._lock:
+            return len(self._hosts)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop every portal this manager opened, cancelling the calls still running.
+
+        Calls made after this open new portals lazily.
+
+        :param timeout: seconds to wait for each loop thread to finish (default: the
+            cancel grace, 5 s unless configured)
+        """
+        with self._lock:
+            hosts = list(self._hosts)
+        for host in hosts:
+            host.request_stop()
+        wait = resolve_cancel_grace() if timeout is None else timeout
+        for host in hosts:
+            if host.thread.ident is not None and host.thread is not threading.current_thread():
+                host.thread.join(wait)
+
+    def host(self, spec: BackendSpec) -> PortalHost:
+        """The calling thread's running host for ``spec``, started on first use."""
+        holder: _ThreadHosts | None = getattr(self._local, "holder", None)
+        if holder is None or holder.pid != os.getpid():
+            holder = self._local.holder = _ThreadHosts()
+        host = holder.hosts.get(spec)
+        if host is None or not host.alive:
+            host = holder.hosts[spec] = self._open(spec)
+        return host
+
+    def _open(self, spec: BackendSpec) -> PortalHost:
+        if spec.uses_uvloop:
+            try:
+                import uvloop  # noqa: F401
+            except ImportError:
+                raise ConfigurationError(
+                    "the uvloop backend needs the uvloop package; install it with "
+                    "`pip install 'agentbridge[uvloop]'` or choose backend='asyncio'"
+                ) from None
+        owner = threading.current_thread().name
+        host = PortalHost(spec, f"agentbridge-portal-{spec}-for-{owner}", self._forget)
+        with self._lock:
+            self._hosts.add(host)
+        try:
+            host.start()
+        except BaseException:
+            self._forget(host)
+            raise
+        return host
+
+    def _forget(self, host: PortalHost) -> None:
+        with self._lock:
+            self._hosts.discard(host)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._hosts = set()
+        self._local = threading.local()
+
+
+def _task_starter(task_group: TaskGroup) -> Callable[..., object]:
+    """How to start a call's task on the running loop, as cheaply as the loop allows.
+
+    anyio's ``TaskGroup.start_soon`` costs about 30 us on asyncio, a quarter of a whole
+    cross-thread call, so asyncio calls become plain tasks (cancelled and awaited by
+    the host on shutdown). On trio, anyio's task group is a thin layer over a nursery.
+    """
+    if asyncio._get_running_loop() is None:
+        return task_group.start_soon
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+
+    def start(async_fn: Callable[..., Any], *args: Any) -> None:
+        task = loop.create_task(async_fn(*args))
+        # The loop keeps only weak references to its tasks.
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    return start
+
+
+_managers: weakref.WeakSet[PortalManager] = weakref.WeakSet()
+_default_manager: PortalManager | None = None
+_default_lock = threading.Lock()
+
+
+def get_portal_manager() -> PortalManager:
+    """Return the process-wide default :class:`PortalManager`.
+
+    .. versionadded:: 0.1
+    """
+    global _default_manager
+    manager = _default_manager
+    if manager is None:
+        with _default_lock:
+            if _default_manager is None:
+                _default_manager = PortalManager()
+            manager = _default_manager
+    return manager
+
+
+def _close_all_at_exit() -> None:
+    for manager in list(_managers):
+        manager.close()
+
+
+def _reset_after_fork() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()
+    for manager in list(_managers):
+        manager._after_fork_in_child()
+
+
+atexit.register(_close_all_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -1,0 +1,236 @@
+"""``run_sync``: the three routing rules that decide where a blocking call runs.
+
+1. A thread with no running loop, not spawned by one: the thread's own portal.
+2. A worker thread spawned by a running loop: that loop, with no new loop or thread.
+3. A thread whose own loop is running: the thread's portal, in another thread, after
+   the ``on_running_loop`` policy has allowed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import sys
+import warnings
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, overload
+
+from .._exceptions import (
+    BlockingCallError,
+    BlockingCallWarning,
+    BridgeTimeoutError,
+    NotAwaitableError,
+)
+from ._calls import Call
+from ._portals import PortalHost, PortalManager, get_portal_manager
+from ._settings import (
+    Policy,
+    resolve_backend,
+    resolve_cancel_grace,
+    resolve_policy,
+    resolve_timeout,
+)
+from ._threads import HostLoop, host_loop_of_current_thread
+
+if sys.version_info >= (3, 11):
+    from typing import TypeVarTuple, Unpack
+else:
+    from typing_extensions import TypeVarTuple, Unpack
+
+__all__ = ("is_async_context", "run_sync")
+
+T = TypeVar("T")
+PosArgsT = TypeVarTuple("PosArgsT")
+
+
+def running_loop_library() -> str | None:
+    """The async library whose loop is running in this thread, or ``None``."""
+    if asyncio._get_running_loop() is not None:
+        return "asyncio"
+    trio = sys.modules.get("trio")
+    if trio is not None and trio.lowlevel.in_trio_run():
+        return "trio"
+    return None
+
+
+def is_async_context() -> bool:
+    """Return whether an asyncio or trio event loop is running in the calling thread.
+
+    When this is true, blocking calls made here stop that loop for their duration;
+    prefer the async API.
+
+    .. versionadded:: 0.1
+    """
+    return running_loop_library() is not None
+
+
+@overload
+def run_sync(
+    fn: Callable[[Unpack[PosArgsT]], Awaitable[T]],
+    /,
+    *args: Unpack[PosArgsT],
+    timeout: float | None = None,
+    backend: str | None = None,
+    backend_options: dict[str, Any] | None = None,
+    on_running_loop: Policy | None = None,
+    manager: PortalManager | None = None,
+) -> T: ...
+
+
+@overload
+def run_sync(
+    fn: Awaitable[T],
+    /,
+    *,
+    timeout: float | None = None,
+    backend: str | None = None,
+    backend_options: dict[str, Any] | None = None,
+    on_running_loop: Policy | None = None,
+    manager: PortalManager | None = None,
+) -> T: ...
+
+
+def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple overload
+    fn: Any,
+    /,
+    *args: Any,
+    timeout: float | None = None,
+    backend: str | None = None,
+    backend_options: dict[str, Any] | None = None,
+    on_running_loop: Policy | None = None,
+    manager: PortalManager | None = None,
+) -> Any:
+    """Run the coroutine function ``fn(*args)`` to completion and return its result.
+
+    Works from any synchronous code: a script, any thread, a worker thread spawned by
+    an event loop (the coroutine then runs on that loop), and even a thread whose own
+    loop is running (the coroutine then runs on another thread while this one waits).
+    See :doc:`/routing` for the rules.
+
+    ``fn`` may also be an awaitable passed alone: ``run_sync(client.get(url))``.
+    Pass keyword arguments with :func:`functools.partial`.
+
+    :param fn: a coroutine function, or an awaitable
+    :param args: positional arguments for ``fn``
+    :param timeout: seconds before the coroutine is cancelled (default from
+        :func:`~agentbridge.configure` or ``AGENTBRIDGE_SYNC_TIMEOUT``; none if unset)
+    :param backend: ``"asyncio"``, ``"trio"`` or ``"uvloop"`` for the portal, when one
+        is used (default from :func:`~agentbridge.configure` or ``AGENTBRIDGE_BACKEND``);
+        a worker thread always goes back to the loop that spawned it, whatever this says
+    :param backend_options: options for :func:`anyio.run` when a portal is opened
+    :param on_running_loop: what to do in a thread whose loop is running: ``"thread"``
+        (run on another thread; the default), ``"warn"`` (the same, plus a
+        :class:`~agentbridge.BlockingCallWarning`) or ``"raise"``
+    :param manager: the :class:`~agentbridge.PortalManager` to use (default: the
+        process-wide one)
+    :return: the coroutine's return value
+    :raises NotAwaitableError: if ``fn`` is neither a coroutine function nor an awaitable
+    :raises BridgeTimeoutError: if ``timeout`` expired (the coroutine was cancelled)
+    :raises BlockingCallError: if a loop is running here and the policy is ``"raise"``
+    :raises ConfigurationError: for an invalid option or environment variable
+    :raises KeyboardInterrupt: on Ctrl-C, after the coroutine was cancelled and given
+        the cancel grace period to clean up
+
+    .. versionadded:: 0.1
+    """
+    try:
+        limit = resolve_timeout(timeout)
+        running = running_loop_library()
+        if running is not None:
+            _apply_policy(resolve_policy(on_running_loop), running, fn)
+        else:
+            host_loop = host_loop_of_current_thread()
+            if host_loop is not None:
+                return _run_on_host_loop(host_loop, _awaitable_of(fn, args), limit)
+        spec = resolve_backend(backend, backend_options)
+        host = (manager or get_portal_manager()).host(spec)
+    except BaseException:
+        if inspect.iscoroutine(fn):
+            fn.close()
+        raise
+    return _run_on_portal(host, _awaitable_of(fn, args), limit)
+
+
+def _awaitable_of(fn: Any, args: tuple[Any, ...]) -> Awaitable[Any]:
+    if not args and inspect.isawaitable(fn):
+        return fn
+    if not callable(fn):
+        raise NotAwaitableError(
+            f"run_sync() needs a coroutine function or an awaitable, got {fn!r} "
+            f"({type(fn).__name__})"
+        )
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    if inspect.isasyncgenfunction(fn):
+        raise NotAwaitableError(
+            f"{name} is an async generator function; iterate it with "
+            f"agentbridge.iterate_sync({name}(...)) instead of run_sync()"
+        )
+    result = fn(*args)
+    if inspect.isawaitable(result):
+        return result
+    raise NotAwaitableError(
+        f"run_sync() expected {name} to return an awaitable, but calling it returned "
+        f"{type(result).__name__}: {name} is a regular function. Call it directly, or "
+        f"from async code offload it with `await agentbridge.to_thread({name}, ...)`"
+    )
+
+
+def _apply_policy(policy: Policy, running: str, fn: object) -> None:
+    if policy == "thread":
+        return
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    message = (
+        f"a blocking run_sync() call was made from a thread whose {running} event loop "
+        f"is running, which stops that loop until the call returns; await {name} "
+        f"directly (or use the async API, e.g. run_workflow_async) instead"
+    )
+    if policy == "raise":
+        raise BlockingCallError(message + " (this is an error because on_running_loop='raise')")
+    warnings.warn(BlockingCallWarning(message), stacklevel=4)
+
+
+def _run_on_host_loop(host_loop: HostLoop, awaitable: Awaitable[T], limit: float | None) -> T:
+    call: Call[T] = Call(awaitable, limit, reentry=True)
+    try:
+        result: T = host_loop.run(call.execute)
+    except BaseException:
+        call.fail(concurrent.futures.CancelledError())
+        raise
+    return result
+
+
+def _run_on_portal(host: PortalHost, awaitable: Awaitable[T], limit: float | None) -> T:
+    call: Call[T] = Call(awaitable, limit, reentry=False)
+    host.submit(call)
+    future = call.future
+    try:
+        if limit is None:
+            return future.result()
+        try:
+            return future.result(limit + resolve_cancel_grace())
+        except TimeoutError:
+            if future.done():
+                raise
+        host.call_soon(call.cancel_in_loop)
+        raise BridgeTimeoutError(
+            f"the call did not finish within its timeout of {limit:g} s, and it ignored "
+            f"cancellation for the whole cancel grace period; it was left running on "
+            f"its portal",
+            timeout=limit,
+            abandoned=True,
+        )
+    except KeyboardInterrupt:
+        _cancel_and_wait(host, call)
+        raise
+
+
+def _cancel_and_wait(host: PortalHost, call: Call[Any]) -> None:
+    """Cancel ``call`` and give it the grace period to run its cleanup."""
+    if call.future.done():
+        return
+    host.call_soon(call.cancel_in_loop)
+    try:
+        concurrent.futures.wait([call.future], timeout=resolve_cancel_grace())
+    except KeyboardInterrupt:
+        pass  # a second Ctrl-C stops waiting for cleanup

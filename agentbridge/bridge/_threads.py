@@ -1,0 +1,169 @@
+"""Worker threads: offloading blocking code, and finding the loop that spawned a thread."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio.from_thread
+import anyio.to_thread
+from anyio import CapacityLimiter, NoEventLoopError
+from anyio.lowlevel import RunVar
+
+from ._calls import reentry_depth
+
+if sys.version_info >= (3, 11):
+    from typing import TypeVarTuple, Unpack
+else:
+    from typing_extensions import TypeVarTuple, Unpack
+
+__all__ = ("check_cancelled", "to_thread")
+
+T = TypeVar("T")
+PosArgsT = TypeVarTuple("PosArgsT")
+
+# One token pool per nesting level, per event loop (see to_thread).
+_nested_limiters: RunVar[dict[int, CapacityLimiter]] = RunVar("agentbridge_nested_limiters")
+
+
+async def to_thread(
+    fn: Callable[[Unpack[PosArgsT]], T],
+    *args: Unpack[PosArgsT],
+    limiter: CapacityLimiter | None = None,
+    abandon_on_cancel: bool = False,
+) -> T:
+    """Run the blocking function ``fn(*args)`` in a worker thread and return its result.
+
+    The caller's context variables are visible in the worker thread. Inside it,
+    :func:`~agentbridge.run_sync` (and every sync entry point built on it) runs
+    coroutines back on *this* event loop, and :func:`check_cancelled` reports this
+    task's cancellation.
+
+    Without ``limiter``, top-level calls share anyio's default thread limiter (40
+    threads). Code that reached this loop from a worker thread which is now blocked
+    waiting for it draws from a separate pool for its nesting level, so a full pool of
+    waiting threads can never starve the work they wait on.
+
+    :param fn: a blocking callable; pass keyword arguments with :func:`functools.partial`
+    :param limiter: the capacity limiter to borrow a thread token from
+    :param abandon_on_cancel: if ``True``, a cancelled caller stops waiting at once and
+        the thread is left to finish on its own; if ``False`` (default), cancellation
+        waits for ``fn`` to return
+    :return: whatever ``fn`` returns
+    :raises: whatever ``fn`` raises, with its traceback
+
+    .. versionadded:: 0.1
+    """
+    if limiter is None:
+        depth = reentry_depth.get()
+        if depth:
+            limiter = _limiter_for_depth(depth)
+    return await anyio.to_thread.run_sync(
+        fn, *args, limiter=limiter, abandon_on_cancel=abandon_on_cancel
+    )
+
+
+def _limiter_for_depth(depth: int) -> CapacityLimiter:
+    try:
+        limiters = _nested_limiters.get()
+    except LookupError:
+        limiters = {}
+        _nested_limiters.set(limiters)
+    limiter = limiters.get(depth)
+    if limiter is None:
+        total = anyio.to_thread.current_default_thread_limiter().total_tokens
+        limiter = limiters[depth] = CapacityLimiter(total)
+    return limiter
+
+
+def check_cancelled() -> None:
+    """Raise the awaiting task's cancellation inside a worker thread, if it was cancelled.
+
+    Call it now and then from long blocking code started with :func:`to_thread`,
+    :func:`anyio.to_thread.run_sync` or :func:`trio.to_thread.run_sync`, so that a
+    cancelled caller does not wait for the whole computation. Outside such a worker
+    thread there is no awaiting task, and this returns without doing anything.
+
+    :raises: the backend's cancellation exception if the awaiting task was cancelled
+
+    .. versionadded:: 0.1
+    """
+    try:
+        anyio.from_thread.check_cancelled()
+        return
+    except NoEventLoopError:
+        pass
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            trio.from_thread.check_cancelled()
+        except RuntimeError:
+            pass
+
+
+class HostLoop:
+    """The running loop that spawned the current worker thread, and how to reach it."""
+
+    __slots__ = ("run", "run_sync")
+
+    def __init__(self, run: Callable[..., Any], run_sync: Callable[..., Any]) -> None:
+        #: Runs a coroutine function on the host loop and blocks until it returns.
+        self.run = run
+        #: Runs a plain function in the host loop thread and blocks until it returns.
+        self.run_sync = run_sync
+
+
+_ANYIO_HOST = HostLoop(anyio.from_thread.run, anyio.from_thread.run_sync)
+_plain_threads = threading.local()
+
+
+def host_loop_of_current_thread() -> HostLoop | None:
+    """Return how to reach the loop whose worker thread this is, or ``None``.
+
+    Only the loops' public APIs are consulted: anyio's ``check_cancelled`` (which
+    knows anyio worker threads, and so Starlette's threadpool) and trio's (which knows
+    ``trio.to_thread.run_sync`` threads). A thread found to be neither is remembered,
+    since a thread that was not spawned by a loop never becomes one of its workers.
+    If the host task has been cancelled, its cancellation is raised here.
+    """
+    if getattr(_plain_threads, "known", False):
+        return None
+    try:
+        anyio.from_thread.check_cancelled()
+    except NoEventLoopError:
+        pass
+    else:
+        return _ANYIO_HOST
+    trio = sys.modules.get("trio")
+    if trio is not None:
+        try:
+            trio.from_thread.check_cancelled()
+        except RuntimeError:
+            pass
+        else:
+            return HostLoop(trio.from_thread.run, trio.from_thread.run_sync)
+    _plain_threads.known = True
+    return None
+
+
+_detached: set[Any] = set()
+
+
+def start_detached(async_fn: Callable[[], Any]) -> None:
+    """Start ``async_fn()`` as a task of the loop running in this thread; do not wait.
+
+    ``async_fn`` must not raise: on trio it runs as a system task, where an exception
+    would crash the run.
+    """
+    trio = sys.modules.get("trio")
+    if trio is not None and trio.lowlevel.in_trio_run():
+        trio.lowlevel.spawn_system_task(async_fn)
+        return
+    import asyncio
+
+    task = asyncio.get_running_loop().create_task(async_fn())
+    # The loop keeps only weak references to its tasks.
+    _detached.add(task)
+    task.add_done_callback(_detached.discard)

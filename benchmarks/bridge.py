@@ -1,0 +1,366 @@
+"""Bridge benchmarks (issue #2): what one sync-to-async or async-to-thread hop costs.
+
+Every group pits ``agentbridge`` against the cheapest way to do the same hop by hand
+(the baseline its target is set against) and against the libraries users reach for.
+The awaited coroutine and the offloaded function do nothing, so only the hop is timed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
+from functools import partial
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from _fixtures import (
+    Build,
+    agentbridge_api,
+    asyncio_loop_thread,
+    hosted_subject,
+    noop,
+    portal,
+    require,
+    sync_noop,
+    trio_loop_thread,
+)
+from _harness import Group, MaxRatio, Row, Runner, Subject, simple_runner
+
+__all__ = ("groups",)
+
+#: Worker threads calling at once in the multi-thread group.
+THREADS = 8
+#: Untimed calls each of those threads makes before its first round.
+WARMUP = 20
+
+Operation = Callable[[], object]
+
+
+# --- ways to make one sync-to-async call ---------------------------------------------------
+
+#: Sets up one way of calling ``noop`` from synchronous code and yields the call.
+OperationSetup = Callable[[], AbstractContextManager[Operation]]
+
+
+@contextmanager
+def ab_run_sync(backend: str | None = None) -> Iterator[Operation]:
+    """``ab.run_sync(noop, backend=...)``: the candidate."""
+    run_sync = agentbridge_api("run_sync")
+    if backend == "uvloop":
+        require("uvloop")
+    yield lambda: run_sync(noop, backend=backend)
+
+
+@contextmanager
+def one_hop(use_uvloop: bool = False) -> Iterator[Operation]:
+    """``run_coroutine_threadsafe(noop(), loop).result()`` to a persistent loop thread."""
+    with asyncio_loop_thread(use_uvloop) as loop:
+        yield lambda: asyncio.run_coroutine_threadsafe(noop(), loop).result()
+
+
+@contextmanager
+def trio_one_hop() -> Iterator[Operation]:
+    """``trio.from_thread.run(noop, trio_token=...)`` to a persistent trio thread."""
+    import trio.from_thread
+
+    with trio_loop_thread() as token:
+        yield lambda: trio.from_thread.run(noop, trio_token=token)
+
+
+@contextmanager
+def portal_call(backend: str = "asyncio") -> Iterator[Operation]:
+    """A reused anyio portal's ``portal.call(noop)``."""
+    with portal(backend) as reused:
+        yield lambda: reused.call(noop)
+
+
+@contextmanager
+def asyncio_run() -> Iterator[Operation]:
+    """``asyncio.run(noop())``: a new loop for every call."""
+    yield lambda: asyncio.run(noop())
+
+
+@contextmanager
+def asgiref_async_to_sync() -> Iterator[Operation]:
+    """``asgiref.sync.async_to_sync(noop)()``: a new thread and loop for every call."""
+    yield require("asgiref.sync").async_to_sync(noop)
+
+
+@contextmanager
+def anyio_from_thread_run() -> Iterator[Operation]:
+    """``anyio.from_thread.run(noop)``: from a worker thread back to its host loop."""
+    yield lambda: anyio.from_thread.run(noop)
+
+
+def caller_subject(key: str, label: str, setup: OperationSetup) -> Subject:
+    """Calls made one after the other from the benchmark's own (plain) thread."""
+
+    @contextmanager
+    def factory(ops: int) -> Iterator[Runner]:
+        with setup() as operation:
+            yield simple_runner(operation, ops)
+
+    return Subject(key, label, factory)
+
+
+# --- many threads calling at once -----------------------------------------------------------
+
+
+@contextmanager
+def thread_gang(setup: OperationSetup, ops: int, threads: int = THREADS) -> Iterator[Runner]:
+    """``threads`` persistent threads that each make ``ops // threads`` calls at once.
+
+    Each thread enters ``setup`` once and warms up (so per-thread portals stay warm
+    across rounds); a failure there is raised from here. Each round releases all
+    threads from a barrier and times until every thread has finished its share.
+    """
+    share = range(ops // threads)
+    ready, start, finish = (threading.Barrier(threads + 1, timeout=120) for _ in range(3))
+    stopping = False
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with setup() as operation:
+                for _ in range(WARMUP):
+                    operation()
+                ready.wait()
+                while True:
+                    start.wait()
+                    if stopping:
+                        return
+                    for _ in share:
+                        operation()
+                    finish.wait()
+        except threading.BrokenBarrierError:
+            pass
+        except BaseException as exc:
+            errors.append(exc)
+            for barrier in (ready, start, finish):
+                barrier.abort()
+
+    def run() -> float:
+        start.wait()
+        began = time.perf_counter()
+        finish.wait()
+        return time.perf_counter() - began
+
+    workers = [threading.Thread(target=work, name=f"bench-{i}") for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    try:
+        ready.wait()
+        yield run
+    except threading.BrokenBarrierError:
+        if errors:
+            raise errors[0] from None
+        raise
+    finally:
+        stopping = True
+        if not start.broken:
+            start.wait()
+        for worker in workers:
+            worker.join()
+
+
+def gang_subject(key: str, label: str, setup: OperationSetup, *, shared: bool) -> Subject:
+    """:data:`THREADS` threads calling at once.
+
+    :param shared: enter ``setup`` once for all threads (one portal or loop for all)
+        rather than once in each thread
+    """
+
+    @contextmanager
+    def factory(ops: int) -> Iterator[Runner]:
+        with ExitStack() as stack:
+            per_thread = setup
+            if shared:
+                operation = stack.enter_context(setup())
+
+                def per_thread() -> AbstractContextManager[Operation]:
+                    return nullcontext(operation)
+
+            yield stack.enter_context(thread_gang(per_thread, ops))
+
+    return Subject(key, label, factory)
+
+
+# --- async code on a host loop that stays up across rounds ----------------------------------
+
+
+def back_to_host(setup: OperationSetup) -> Build:
+    """Offload one worker thread that calls back into its host loop ``ops`` times."""
+
+    def build(ops: int) -> Callable[[], Awaitable[object]]:
+        def worker() -> None:
+            with setup() as operation:
+                for _ in range(ops):
+                    operation()
+
+        async def run() -> None:
+            await anyio.to_thread.run_sync(worker)
+
+        return run
+
+    return build
+
+
+#: Runs ``sync_noop`` in a worker thread: ``ab.to_thread`` or ``anyio.to_thread.run_sync``.
+Offload = Callable[[Callable[[], None]], Coroutine[Any, Any, None]]
+
+
+def one_at_a_time(make_offload: Callable[[], Offload]) -> Build:
+    """Await ``ops`` offloads one after the other."""
+
+    def build(ops: int) -> Callable[[], Awaitable[object]]:
+        offload = make_offload()
+
+        async def run() -> None:
+            for _ in range(ops):
+                await offload(sync_noop)
+
+        return run
+
+    return build
+
+
+def all_at_once(make_offload: Callable[[], Offload]) -> Build:
+    """Start ``ops`` offloads in one task group and wait for them all."""
+
+    def build(ops: int) -> Callable[[], Awaitable[object]]:
+        offload = make_offload()
+
+        async def run() -> None:
+            async with anyio.create_task_group() as group:
+                for _ in range(ops):
+                    group.start_soon(offload, sync_noop)
+
+        return run
+
+    return build
+
+
+def _ab_offload() -> Offload:
+    return agentbridge_api("to_thread")  # type: ignore[no-any-return]
+
+
+def _anyio_offload() -> Offload:
+    return anyio.to_thread.run_sync
+
+
+# --- the groups ----------------------------------------------------------------------------
+
+WITHIN_10_PERCENT = MaxRatio(1.10)
+
+
+def groups() -> list[Group]:
+    """Every bridge group, in report order."""
+    result = [
+        Group(
+            "1a. run_sync(noop) from a plain thread, asyncio (warm portal)",
+            subjects=[
+                caller_subject("ab", "ab.run_sync", ab_run_sync),
+                caller_subject("one-hop", "run_coroutine_threadsafe", one_hop),
+                caller_subject("asyncio.run", "asyncio.run", asyncio_run),
+                caller_subject("portal", "anyio portal.call", portal_call),
+                caller_subject("asgiref", "asgiref async_to_sync", asgiref_async_to_sync),
+            ],
+            rows=[
+                Row("ab", "one-hop", WITHIN_10_PERCENT),
+                Row("ab", "asyncio.run"),
+                Row("ab", "portal"),
+                Row("ab", "asgiref"),
+            ],
+            ops=1000,
+            quick_ops=100,
+        ),
+        Group(
+            "1b. run_sync(noop, backend='trio') from a plain thread",
+            subjects=[
+                caller_subject("ab", "ab.run_sync", partial(ab_run_sync, "trio")),
+                caller_subject("one-hop", "trio.from_thread.run", trio_one_hop),
+                caller_subject("portal", "anyio portal.call", partial(portal_call, "trio")),
+            ],
+            rows=[Row("ab", "one-hop", WITHIN_10_PERCENT), Row("ab", "portal")],
+            ops=1000,
+            quick_ops=100,
+            note="target extrapolated from 1a: the raw one-hop on trio is trio.from_thread.run",
+        ),
+        Group(
+            "1c. run_sync(noop, backend='uvloop') from a plain thread",
+            subjects=[
+                caller_subject("ab", "ab.run_sync", partial(ab_run_sync, "uvloop")),
+                caller_subject("one-hop", "run_coroutine_threadsafe", partial(one_hop, True)),
+            ],
+            rows=[Row("ab", "one-hop", WITHIN_10_PERCENT)],
+            ops=1000,
+            quick_ops=100,
+            note="target extrapolated from 1a: the raw one-hop to a uvloop loop thread",
+        ),
+        Group(
+            f"2. {THREADS} threads calling at once (asyncio)",
+            subjects=[
+                gang_subject("ab", "ab.run_sync", ab_run_sync, shared=False),
+                gang_subject(
+                    "shared-loop", "one loop, run_coroutine_threadsafe", one_hop, shared=True
+                ),
+                gang_subject("shared-portal", "one anyio portal", portal_call, shared=True),
+                gang_subject(
+                    "own-portal", "one anyio portal per thread", portal_call, shared=False
+                ),
+            ],
+            rows=[
+                Row("ab", "shared-loop"),
+                Row("ab", "shared-portal"),
+                Row("ab", "own-portal"),
+            ],
+            ops=THREADS * 500,
+            quick_ops=THREADS * 25,
+            unit="calls/s",
+            note="ab.run_sync uses one portal per calling thread",
+        ),
+    ]
+    for letter, backend in zip("ab", ("asyncio", "trio"), strict=True):
+        result.append(
+            Group(
+                f"3{letter}. worker thread back to its host loop, {backend}",
+                subjects=[
+                    hosted_subject("ab", "ab.run_sync", backend, back_to_host(ab_run_sync)),
+                    hosted_subject(
+                        "anyio",
+                        "anyio.from_thread.run",
+                        backend,
+                        back_to_host(anyio_from_thread_run),
+                    ),
+                ],
+                rows=[Row("ab", "anyio", WITHIN_10_PERCENT)],
+                ops=1000,
+                quick_ops=100,
+            )
+        )
+    letters = iter("abcd")
+    for shape, make, ops, quick_ops in (
+        ("one at a time", one_at_a_time, 1000, 100),
+        ("1,000 at once in a task group", all_at_once, 1000, 1000),
+    ):
+        for backend in ("asyncio", "trio"):
+            result.append(
+                Group(
+                    f"4{next(letters)}. to_thread(noop) {shape}, {backend}",
+                    subjects=[
+                        hosted_subject("ab", "ab.to_thread", backend, make(_ab_offload)),
+                        hosted_subject(
+                            "anyio", "anyio.to_thread.run_sync", backend, make(_anyio_offload)
+                        ),
+                    ],
+                    rows=[Row("ab", "anyio", WITHIN_10_PERCENT)],
+                    ops=ops,
+                    quick_ops=quick_ops,
+                )
+            )
+    return result
