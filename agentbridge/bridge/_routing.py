@@ -136,9 +136,10 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
     """
     try:
         limit = resolve_timeout(timeout)
+        policy = None if on_running_loop is None else resolve_policy(on_running_loop)
         running = running_loop_library()
         if running is not None:
-            _apply_policy(resolve_policy(on_running_loop), running, fn)
+            _apply_policy(policy or resolve_policy(None), running, fn)
         else:
             host_loop = host_loop_of_current_thread()
             if host_loop is not None:

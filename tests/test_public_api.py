@@ -1,0 +1,63 @@
+"""The public surface: exactly what __all__ says, documented, layered one way."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
+import agentbridge as ab
+
+PACKAGE_DIR = Path(ab.__file__).parent
+
+
+def test_all_is_sorted_unique_and_complete() -> None:
+    names = list(ab.__all__)
+    assert names == sorted(names)
+    assert len(names) == len(set(names))
+    public = {name for name in vars(ab) if not name.startswith("_")}
+    modules = {name for name, value in vars(ab).items() if inspect.ismodule(value)}
+    assert public - modules == set(names) - {"__version__"}
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    missing = [
+        name
+        for name in ab.__all__
+        if name != "__version__"
+        and not inspect.getdoc(getattr(ab, name))
+        and not isinstance(getattr(ab, name), str)
+    ]
+    assert missing == []
+
+
+def test_public_subpackages_export_documented_names() -> None:
+    for info in pkgutil.iter_modules([str(PACKAGE_DIR)]):
+        if info.name.startswith("_") or not info.ispkg:
+            continue
+        module = importlib.import_module(f"agentbridge.{info.name}")
+        assert inspect.getdoc(module), f"agentbridge.{info.name} needs a module docstring"
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name)
+            if callable(obj):
+                assert inspect.getdoc(obj), f"agentbridge.{info.name}.{name} has no docstring"
+
+
+def test_the_bridge_knows_nothing_of_workflows() -> None:
+    """Arrows point one way: the workflow layers use the bridge, never the reverse."""
+    forbidden = ("workflow", "runtime", "cli")
+    for path in (PACKAGE_DIR / "bridge").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                assert not any(part in forbidden for part in parts), f"{path.name}: {node.module}"
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    assert not alias.name.startswith("agentbridge."), f"{path.name}: {alias.name}"
+
+
+def test_package_is_typed() -> None:
+    assert (PACKAGE_DIR / "py.typed").exists()
