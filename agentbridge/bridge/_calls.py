@@ -47,7 +47,16 @@ def is_cancellation(exc: BaseException) -> bool:
 class Call(Generic[T]):
     """The state shared by the thread that waits for a call and the loop that runs it."""
 
-    __slots__ = ("_awaitable", "_cancel", "_reason", "_reentry", "future", "started", "timeout")
+    __slots__ = (
+        "_awaitable",
+        "_cancel",
+        "_reason",
+        "_reentry",
+        "future",
+        "on_finish",
+        "started",
+        "timeout",
+    )
 
     def __init__(self, awaitable: Awaitable[T], timeout: float | None, *, reentry: bool) -> None:
         self._awaitable: Awaitable[T] | None = awaitable
@@ -56,6 +65,8 @@ class Call(Generic[T]):
         self._reentry = reentry
         self.started = False
         self.timeout = timeout
+        #: Called (in the loop thread) when :meth:`run` is done, whatever the outcome.
+        self.on_finish: Callable[[Call[T]], object] | None = None
         self.future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
     async def execute(self) -> T:
@@ -97,6 +108,9 @@ class Call(Generic[T]):
         else:
             if not self.future.done():
                 self.future.set_result(result)
+        finally:
+            if self.on_finish is not None:
+                self.on_finish(self)
 
     def cancel_in_loop(self, reason: _Reason = "cancelled") -> None:
         """Cancel the call for ``reason``; call it in the loop thread that runs it."""

@@ -42,6 +42,7 @@ from anyio.lowlevel import EventLoopToken, current_token
 from .._exceptions import ConfigurationError, PortalClosedError
 from ._calls import Call
 from ._settings import BackendSpec, resolve_backend, resolve_cancel_grace
+from ._threads import keep_task
 
 __all__ = ("PortalManager", "get_portal_manager")
 
@@ -108,16 +109,14 @@ class PortalHost:
             call.fail(PortalClosedError("the portal was closing when the call arrived"))
         else:
             self._running.add(call)
-            self._start(self._run_call, call)
+            call.on_finish = self._finished
+            self._start(call.run)
 
-    async def _run_call(self, call: Call[Any]) -> None:
-        try:
-            await call.run()
-        finally:
-            self._pending.discard(call)
-            self._running.discard(call)
-            if self._stopping and not self._running:
-                self._drained.set()
+    def _finished(self, call: Call[Any]) -> None:
+        self._pending.discard(call)
+        self._running.discard(call)
+        if self._stopping and not self._running:
+            self._drained.set()
 
     async def _serve(self) -> None:
         async with BlockingPortal() as portal, create_task_group() as task_group:
@@ -284,13 +283,9 @@ def _task_starter(task_group: TaskGroup) -> Callable[..., object]:
     if asyncio._get_running_loop() is None:
         return task_group.start_soon
     loop = asyncio.get_running_loop()
-    tasks: set[asyncio.Task[None]] = set()
 
     def start(async_fn: Callable[..., Any], *args: Any) -> None:
-        task = loop.create_task(async_fn(*args))
-        # The loop keeps only weak references to its tasks.
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        keep_task(loop.create_task(async_fn(*args)))
 
     return start
 

@@ -14,6 +14,7 @@ import inspect
 import sys
 import warnings
 from collections.abc import Awaitable, Callable
+from types import CoroutineType
 from typing import Any, TypeVar, overload
 
 from .._exceptions import (
@@ -154,22 +155,23 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
 
 
 def _awaitable_of(fn: Any, args: tuple[Any, ...]) -> Awaitable[Any]:
-    if not args and inspect.isawaitable(fn):
-        return fn
     if not callable(fn):
+        if not args and inspect.isawaitable(fn):
+            return fn
         raise NotAwaitableError(
             f"run_sync() needs a coroutine function or an awaitable, got {fn!r} "
             f"({type(fn).__name__})"
         )
+    result = fn(*args)
+    if type(result) is CoroutineType or inspect.isawaitable(result):
+        return result
     name = getattr(fn, "__qualname__", None) or repr(fn)
-    if inspect.isasyncgenfunction(fn):
+    if inspect.isasyncgen(result):
+        result.aclose().close()
         raise NotAwaitableError(
             f"{name} is an async generator function; iterate it with "
             f"agentbridge.iterate_sync({name}(...)) instead of run_sync()"
         )
-    result = fn(*args)
-    if inspect.isawaitable(result):
-        return result
     raise NotAwaitableError(
         f"run_sync() expected {name} to return an awaitable, but calling it returned "
         f"{type(result).__name__}: {name} is a regular function. Call it directly, or "

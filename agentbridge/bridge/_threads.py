@@ -151,6 +151,16 @@ def host_loop_of_current_thread() -> HostLoop | None:
 _detached: set[Any] = set()
 
 
+def keep_task(task: Any) -> None:
+    """Hold a strong reference to an asyncio task until it is done.
+
+    The loop keeps only weak references to its tasks, so an unreferenced task can be
+    garbage collected mid-flight.
+    """
+    _detached.add(task)
+    task.add_done_callback(_detached.discard)
+
+
 def start_detached(async_fn: Callable[[], Any]) -> None:
     """Start ``async_fn()`` as a task of the loop running in this thread; do not wait.
 
@@ -163,7 +173,4 @@ def start_detached(async_fn: Callable[[], Any]) -> None:
         return
     import asyncio
 
-    task = asyncio.get_running_loop().create_task(async_fn())
-    # The loop keeps only weak references to its tasks.
-    _detached.add(task)
-    task.add_done_callback(_detached.discard)
+    keep_task(asyncio.get_running_loop().create_task(async_fn()))
