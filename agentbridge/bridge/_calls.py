@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import sys
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, Generic, Literal, TypeVar
@@ -22,6 +21,7 @@ from typing import Any, Generic, Literal, TypeVar
 from anyio import CancelScope, current_time
 
 from .._exceptions import BridgeTimeoutError, PortalClosedError
+from ._trio import loaded_trio
 
 T = TypeVar("T")
 
@@ -32,6 +32,16 @@ reentry_depth: ContextVar[int] = ContextVar("agentbridge_reentry_depth", default
 _Reason = Literal["cancelled", "timeout", "closed"]
 
 
+class _Exit:
+    #: Set by the atexit hook before it closes the portals. Only daemon threads can still
+    #: be waiting for a call then, and the interpreter is about to freeze them: waking
+    #: them with PortalClosedError would only print a traceback from a dying thread.
+    in_progress = False
+
+
+interpreter_exit = _Exit()
+
+
 class CallCancelled(BaseException):
     """Delivered to a caller whose own cancel request (Ctrl-C) stopped the call."""
 
@@ -40,7 +50,7 @@ def is_cancellation(exc: BaseException) -> bool:
     """Whether ``exc`` is the cancellation exception of asyncio or trio."""
     if isinstance(exc, asyncio.CancelledError):
         return True
-    trio = sys.modules.get("trio")
+    trio = loaded_trio()
     return trio is not None and isinstance(exc, trio.Cancelled)
 
 
@@ -140,6 +150,8 @@ class Call(Generic[T]):
         return CallCancelled()
 
     def _deliver_exception(self, exc: BaseException) -> None:
+        if interpreter_exit.in_progress and isinstance(exc, PortalClosedError):
+            return
         if not self.future.done():
             try:
                 self.future.set_exception(exc)

@@ -40,7 +40,7 @@ from anyio.from_thread import BlockingPortal
 from anyio.lowlevel import EventLoopToken, current_token
 
 from .._exceptions import ConfigurationError, PortalClosedError
-from ._calls import Call
+from ._calls import Call, interpreter_exit
 from ._settings import BackendSpec, resolve_backend, resolve_cancel_grace
 from ._threads import keep_task
 
@@ -311,6 +311,7 @@ def get_portal_manager() -> PortalManager:
 
 
 def _close_all_at_exit() -> None:
+    interpreter_exit.in_progress = True
     for manager in list(_managers):
         manager.close()
 

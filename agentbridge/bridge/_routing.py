@@ -33,6 +33,7 @@ from ._settings import (
     resolve_timeout,
 )
 from ._threads import HostLoop, host_loop_of_current_thread
+from ._trio import in_trio_run
 
 if sys.version_info >= (3, 11):
     from typing import TypeVarTuple, Unpack
@@ -49,8 +50,7 @@ def running_loop_library() -> str | None:
     """The async library whose loop is running in this thread, or ``None``."""
     if asyncio._get_running_loop() is not None:
         return "asyncio"
-    trio = sys.modules.get("trio")
-    if trio is not None and trio.lowlevel.in_trio_run():
+    if in_trio_run():
         return "trio"
     return None
 

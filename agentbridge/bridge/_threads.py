@@ -13,6 +13,7 @@ from anyio import CapacityLimiter, NoEventLoopError
 from anyio.lowlevel import RunVar
 
 from ._calls import reentry_depth
+from ._trio import loaded_trio
 
 if sys.version_info >= (3, 11):
     from typing import TypeVarTuple, Unpack
@@ -95,7 +96,7 @@ def check_cancelled() -> None:
         return
     except NoEventLoopError:
         pass
-    trio = sys.modules.get("trio")
+    trio = loaded_trio()
     if trio is not None:
         try:
             trio.from_thread.check_cancelled()
@@ -136,7 +137,7 @@ def host_loop_of_current_thread() -> HostLoop | None:
         pass
     else:
         return _ANYIO_HOST
-    trio = sys.modules.get("trio")
+    trio = loaded_trio()
     if trio is not None:
         try:
             trio.from_thread.check_cancelled()
@@ -167,7 +168,7 @@ def start_detached(async_fn: Callable[[], Any]) -> None:
     ``async_fn`` must not raise: on trio it runs as a system task, where an exception
     would crash the run.
     """
-    trio = sys.modules.get("trio")
+    trio = loaded_trio()
     if trio is not None and trio.lowlevel.in_trio_run():
         trio.lowlevel.spawn_system_task(async_fn)
         return

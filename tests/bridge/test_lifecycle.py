@@ -1,0 +1,396 @@
+"""Portal lifecycle: thread exit, interpreter exit, BaseExceptions and many threads at once.
+
+The in-process tests use their own :class:`~agentbridge.PortalManager`, so portals left
+by other tests cannot disturb the counts. What only shows from outside (OS thread
+counts from a clean start, exit codes, stderr at interpreter exit) runs in a child
+interpreter through :mod:`tests.bridge._subproc`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+import agentbridge as ab
+
+from ._subproc import BACKENDS, Outcome, Snippet, run_snippet
+
+pytestmark = pytest.mark.timeout(60)
+
+ALL_BACKENDS = ("asyncio", "trio", "uvloop")
+
+
+def os_thread_count() -> int:
+    """The number of OS threads of this process, as the kernel counts them."""
+    return len(os.listdir("/proc/self/task"))
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass; return the last answer."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return condition()
+        time.sleep(0.01)
+    return True
+
+
+async def loop_identity() -> object:
+    return anyio.lowlevel.current_token().native_token
+
+
+async def double(value: int) -> int:
+    await anyio.lowlevel.checkpoint()
+    return 2 * value
+
+
+def run_in_batches(target: Callable[[int], None], count: int, batch: int = 50) -> None:
+    """Run ``target(i)`` for ``i < count`` in fresh threads, ``batch`` alive at a time."""
+    for start in range(0, count, batch):
+        threads = [
+            threading.Thread(target=target, args=(i,), name=f"short-lived-{i}")
+            for i in range(start, min(count, start + batch))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+            assert not thread.is_alive(), f"{thread.name} did not finish its call"
+
+
+# --- 1. a portal stops when the thread that owns it ends --------------------------------
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_portals_of_ended_threads_are_stopped_in_process(portal_backend: str) -> None:
+    """Each short-lived thread's portal, and its loop thread, go away when the thread ends.
+
+    Counts may only return to (or below) the baseline: threads left by earlier tests
+    can still be finishing. No cleanup may register a phantom ``_DummyThread``.
+    """
+    manager = ab.PortalManager()
+    threads_before = os_thread_count()
+    active_before = threading.active_count()
+    results: dict[int, int] = {}
+
+    def call(i: int) -> None:
+        results[i] = ab.run_sync(double, i, backend=portal_backend, manager=manager)
+
+    try:
+        run_in_batches(call, 200)
+        assert results == {i: 2 * i for i in range(200)}
+        assert wait_until(lambda: manager.open_portals == 0), (
+            f"{manager.open_portals} portals of ended threads are still open"
+        )
+        assert wait_until(lambda: os_thread_count() <= threads_before), (
+            f"OS threads: {os_thread_count()} now, {threads_before} before"
+        )
+        assert wait_until(lambda: threading.active_count() <= active_before), (
+            f"threading.active_count(): {threading.active_count()} now, {active_before} before"
+        )
+        dummies = [t for t in threading.enumerate() if isinstance(t, threading._DummyThread)]
+        assert dummies == []
+    finally:
+        manager.close()
+
+
+THOUSAND_THREADS = """
+    import json, os, sys, threading, time
+    import anyio, anyio.lowlevel
+    import agentbridge as ab
+    # Imported up front: a first import of trio racing with calls in other threads is
+    # a separate bug, tested by test_first_import_of_trio_does_not_break_other_threads.
+    import trio
+
+    backend = sys.argv[1]
+
+    async def double(value):
+        await anyio.lowlevel.checkpoint()
+        return 2 * value
+
+    def snapshot():
+        return (
+            len(os.listdir("/proc/self/task")),
+            threading.active_count(),
+            ab.get_portal_manager().open_portals,
+        )
+
+    ab.run_sync(double, 0, backend=backend)  # the main thread keeps a portal open
+    baseline = snapshot()
+    results = {}
+
+    def call(i):
+        results[i] = ab.run_sync(double, i, backend=backend)
+
+    for start in range(0, 1000, 50):
+        batch = [threading.Thread(target=call, args=(i,)) for i in range(start, start + 50)]
+        for thread in batch:
+            thread.start()
+        for thread in batch:
+            thread.join()
+    correct = results == {i: 2 * i for i in range(1000)}
+    deadline = time.monotonic() + 10
+    while snapshot() != baseline and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print(json.dumps({
+        "baseline": baseline,
+        "after": snapshot(),
+        "correct": correct,
+        "dummies": [t.name for t in threading.enumerate()
+                    if isinstance(t, threading._DummyThread)],
+    }))
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_thousand_short_lived_threads_return_to_baseline(backend: str) -> None:
+    """1000 threads (50 alive at a time) each make one call: afterwards the open portal
+    count, the OS thread count and ``threading.active_count()`` return to what they were
+    with only the main thread's portal open, within 10 s, and no ``_DummyThread`` exists.
+    """
+    outcome = run_snippet(THOUSAND_THREADS, args=[backend], timeout=45)
+    assert outcome.returncode == 0, outcome.describe()
+    report = json.loads(outcome.lines[-1])
+    assert report["correct"], outcome.describe()
+    assert report["after"] == report["baseline"], outcome.describe()
+    assert report["baseline"][2] == 1, outcome.describe()
+    assert report["dummies"] == [], outcome.describe()
+    assert outcome.stderr == "", outcome.describe()
+
+
+FIRST_TRIO_IMPORT = """
+    import sys, threading
+    import agentbridge as ab
+    assert "trio" not in sys.modules, "this test needs trio not yet imported"
+
+    async def one():
+        return 1
+
+    imported = threading.Event()
+    spinning = threading.Barrier(5)
+    errors = []
+
+    def caller():
+        ab.run_sync(one)
+        spinning.wait()
+        while not imported.is_set():
+            try:
+                ab.run_sync(one)
+            except Exception as exc:
+                errors.append(repr(exc))
+                return
+
+    threads = [threading.Thread(target=caller) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    spinning.wait()
+    import trio  # for instance a library importing it lazily, in another thread
+    imported.set()
+    for thread in threads:
+        thread.join()
+    print(len(errors), sorted(set(errors))[:3])
+"""
+
+
+def test_first_import_of_trio_does_not_break_other_threads() -> None:
+    """While one thread imports trio for the first time, ``run_sync`` calls (on asyncio
+    portals) in other threads keep working: a half-imported trio module in
+    ``sys.modules`` must not be mistaken for a usable one.
+    """
+    outcome = run_snippet(FIRST_TRIO_IMPORT, timeout=30)
+    assert outcome.returncode == 0, outcome.describe()
+    assert outcome.lines[-1] == "0 []", outcome.describe()
+
+
+# --- 2. interpreter exit with portals left open -----------------------------------------
+
+EXIT_WITH_OPEN_PORTALS = """
+    import sys, threading
+    import anyio, anyio.lowlevel
+    import agentbridge as ab
+
+    backend = sys.argv[1]
+    catch = sys.argv[2] == "catch"
+
+    async def identity():
+        return anyio.lowlevel.current_token().native_token
+
+    # The main thread leaves a portal of every backend open.
+    for name in ("asyncio", "trio", "uvloop"):
+        ab.run_sync(identity, backend=name)
+
+    # A daemon thread that finished its call and is still alive at exit.
+    idle_called = threading.Event()
+    def idle():
+        ab.run_sync(identity, backend=backend)
+        idle_called.set()
+        threading.Event().wait()
+    threading.Thread(target=idle, daemon=True).start()
+
+    # A non-daemon thread that finished its call and ends while the interpreter exits.
+    release = threading.Event()
+    worker_called = threading.Event()
+    def worker():
+        ab.run_sync(identity, backend=backend)
+        worker_called.set()
+        release.wait()
+    threading.Thread(target=worker).start()
+
+    # A daemon thread whose call is still running on its portal at exit.
+    running = threading.Event()
+    async def forever():
+        running.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            print("in-flight cleanup ran", flush=True)
+    def in_flight():
+        if catch:
+            try:
+                ab.run_sync(forever, backend=backend)
+            except ab.PortalClosedError:
+                threading.Event().wait()  # stay blocked, as a daemon thread would
+        else:
+            ab.run_sync(forever, backend=backend)
+    threading.Thread(target=in_flight, daemon=True).start()
+
+    assert idle_called.wait(10) and worker_called.wait(10) and running.wait(10)
+    assert ab.get_portal_manager().open_portals == 6, ab.get_portal_manager().open_portals
+    release.set()
+    print("main done", flush=True)
+"""
+
+
+def run_exit_script(backend: str, flags: list[str], catch: str) -> tuple[float, Outcome]:
+    with Snippet(EXIT_WITH_OPEN_PORTALS, flags=flags, args=[backend, catch]) as child:
+        main_done = child.expect("main done", timeout=30)
+        outcome = child.finish(timeout=15)
+        exited = time.monotonic()
+    return exited - main_done, outcome
+
+
+@pytest.mark.parametrize(
+    "flags", [pytest.param([], id="plain"), pytest.param(["-X", "dev"], id="dev")]
+)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_exit_with_open_portals_is_prompt_and_quiet(backend: str, flags: list[str]) -> None:
+    """An interpreter with portals still open (main thread: all three backends; a live
+    daemon thread and an ending non-daemon thread that finished their calls; a daemon
+    thread whose call is still running) exits with status 0 well within the default
+    5 s cancel grace, runs the running coroutine's cleanup, and writes nothing to
+    stderr: no "Task was destroyed", no "Exception ignored", no traceback.
+    """
+    seconds, outcome = run_exit_script(backend, flags, "catch")
+    assert outcome.returncode == 0, outcome.describe()
+    assert "in-flight cleanup ran" in outcome.lines, outcome.describe()
+    assert outcome.stderr == "", outcome.describe()
+    assert seconds < 3.0, f"exit took {seconds:.2f} s after main ended\n{outcome.describe()}"
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_exit_with_a_daemon_thread_blocked_in_a_call_is_quiet(backend: str) -> None:
+    """A daemon thread still waiting in ``run_sync`` at interpreter exit stays quiet,
+    like a daemon thread blocked in any other call: the exit writes nothing to stderr.
+    """
+    seconds, outcome = run_exit_script(backend, [], "raise")
+    assert outcome.returncode == 0, outcome.describe()
+    assert seconds < 3.0, outcome.describe()
+    assert outcome.stderr == "", outcome.describe()
+
+
+# --- 5. a BaseException crosses with its type and spares the portal ----------------------
+
+
+class Fatal(BaseException):
+    """A BaseException that is neither KeyboardInterrupt nor SystemExit."""
+
+
+@pytest.mark.parametrize("exc_type", [KeyboardInterrupt, SystemExit, Fatal])
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_base_exception_crosses_and_portal_survives(
+    backend: str, exc_type: type[BaseException]
+) -> None:
+    """KeyboardInterrupt, SystemExit or another BaseException raised by the coroutine
+    reaches the caller as itself, at once (it is not taken for the caller's own Ctrl-C,
+    which would wait out the cancel grace), and the thread's portal keeps its loop.
+    """
+    if backend == "uvloop":
+        pytest.importorskip("uvloop")
+    manager = ab.PortalManager()
+    ab.configure(cancel_grace=30)
+
+    async def raises() -> None:
+        await anyio.lowlevel.checkpoint()
+        raise exc_type("from the coroutine")
+
+    try:
+        before = ab.run_sync(loop_identity, backend=backend, manager=manager)
+        started = time.monotonic()
+        with pytest.raises(exc_type) as info:
+            ab.run_sync(raises, backend=backend, manager=manager)
+        assert type(info.value) is exc_type
+        assert info.value.args == ("from the coroutine",)
+        assert time.monotonic() - started < 5
+        assert ab.run_sync(loop_identity, backend=backend, manager=manager) is before
+        assert ab.run_sync(double, 21, backend=backend, manager=manager) == 42
+        assert manager.open_portals == 1
+    finally:
+        manager.close()
+
+
+# --- 6. many threads, many calls, all overlapping ---------------------------------------
+
+
+def test_fifty_threads_times_twenty_calls(portal_backend: str) -> None:
+    """50 threads released together by a barrier make 20 calls each: every result is
+    right, each thread's calls share one loop, and no two threads share a loop.
+    """
+    manager = ab.PortalManager()
+    barrier = threading.Barrier(50)
+    results: dict[int, list[tuple[int, int, int]]] = {}
+    loops: dict[int, set[int]] = {}
+    errors: list[BaseException] = []
+
+    async def work(thread_no: int, call_no: int) -> tuple[int, int, int, int]:
+        await anyio.sleep(0)
+        token = anyio.lowlevel.current_token().native_token
+        await anyio.sleep(0)
+        return thread_no, call_no, thread_no * 100 + call_no, id(token)
+
+    def caller(thread_no: int) -> None:
+        try:
+            barrier.wait(30)
+            mine = [
+                ab.run_sync(work, thread_no, call_no, backend=portal_backend, manager=manager)
+                for call_no in range(20)
+            ]
+            results[thread_no] = [entry[:3] for entry in mine]
+            loops[thread_no] = {entry[3] for entry in mine}
+            # Hold the portal (and its loop) until every thread has made its calls, so
+            # that loop identities are compared between loops that are all alive.
+            barrier.wait(30)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in range(50)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(45)
+        assert not any(thread.is_alive() for thread in threads)
+        assert errors == []
+        for n in range(50):
+            assert results[n] == [(n, c, n * 100 + c) for c in range(20)]
+            assert len(loops[n]) == 1, f"thread {n} used {len(loops[n])} loops"
+        assert len(set().union(*loops.values())) == 50
+    finally:
+        manager.close()
