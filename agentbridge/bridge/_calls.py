@@ -33,9 +33,9 @@ _Reason = Literal["cancelled", "timeout", "closed"]
 
 
 class _Exit:
-    #: Set by the atexit hook before it closes the portals. Only daemon threads can still
-    #: be waiting for a call then, and the interpreter is about to freeze them: waking
-    #: them with PortalClosedError would only print a traceback from a dying thread.
+    #: Set by the atexit hook before it closes the portals. Apart from the main thread
+    #: (running later atexit hooks), only daemon threads can still be waiting for a
+    #: call then, and the interpreter is about to freeze them.
     in_progress = False
 
 
@@ -150,8 +150,6 @@ class Call(Generic[T]):
         return CallCancelled()
 
     def _deliver_exception(self, exc: BaseException) -> None:
-        if interpreter_exit.in_progress and isinstance(exc, PortalClosedError):
-            return
         if not self.future.done():
             try:
                 self.future.set_exception(exc)

@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import sys
+import threading
 import warnings
 from collections.abc import Awaitable, Callable
 from types import CoroutineType
@@ -22,8 +23,9 @@ from .._exceptions import (
     BlockingCallWarning,
     BridgeTimeoutError,
     NotAwaitableError,
+    PortalClosedError,
 )
-from ._calls import Call
+from ._calls import Call, interpreter_exit
 from ._portals import PortalHost, PortalManager, get_portal_manager
 from ._settings import (
     Policy,
@@ -225,6 +227,15 @@ def _run_on_portal(host: PortalHost, awaitable: Awaitable[T], limit: float | Non
         )
     except KeyboardInterrupt:
         _cancel_and_wait(host, call)
+        raise
+    except PortalClosedError:
+        if (
+            interpreter_exit.in_progress
+            and threading.current_thread() is not threading.main_thread()
+        ):
+            # A daemon thread at interpreter exit: raising would only print a traceback
+            # from a thread the interpreter is about to freeze. Stay parked, quietly.
+            threading.Event().wait()
         raise
 
 

@@ -105,9 +105,6 @@ THOUSAND_THREADS = """
     import json, os, sys, threading, time
     import anyio, anyio.lowlevel
     import agentbridge as ab
-    # Imported up front: a first import of trio racing with calls in other threads is
-    # a separate bug, tested by test_first_import_of_trio_does_not_break_other_threads.
-    import trio
 
     backend = sys.argv[1]
 
@@ -304,6 +301,48 @@ def test_exit_with_a_daemon_thread_blocked_in_a_call_is_quiet(backend: str) -> N
     assert outcome.returncode == 0, outcome.describe()
     assert seconds < 3.0, outcome.describe()
     assert outcome.stderr == "", outcome.describe()
+
+
+LATE_ATEXIT_CALL = """
+    import atexit
+
+    def late():
+        async def one():
+            return 1
+        try:
+            print("late call returned", ab.run_sync(one), flush=True)
+        except Exception as exc:
+            print("late call raised", type(exc).__name__, flush=True)
+
+    # Registered before agentbridge is imported, so it runs after the bridge's own
+    # atexit hook has closed the portals.
+    atexit.register(late)
+
+    import threading
+    import agentbridge as ab
+
+    async def blocks_its_loop():
+        # Not a synchronisation sleep: the scenario is a coroutine that blocks its loop
+        # (for 2 s), so its portal is alive but cannot stop while the hooks run.
+        threading.Event().wait(2)
+
+    try:
+        ab.run_sync(blocks_its_loop, timeout=0.05)
+    except ab.BridgeTimeoutError as exc:
+        print("abandoned", exc.abandoned, flush=True)
+"""
+
+
+def test_late_atexit_call_on_a_stopping_portal_does_not_hang() -> None:
+    """An atexit hook that runs after the bridge's own (registered before agentbridge was
+    imported) and calls ``run_sync`` while the main thread's portal is still stopping
+    (its coroutine blocks its loop) gets an answer, a result or an exception: the
+    interpreter exits instead of hanging. Only daemon threads may be parked at exit.
+    """
+    outcome = run_snippet(LATE_ATEXIT_CALL, env={"AGENTBRIDGE_CANCEL_GRACE": "0.2"}, timeout=6)
+    assert outcome.lines[0] == "abandoned True", outcome.describe()
+    assert outcome.lines[1].startswith("late call"), outcome.describe()
+    assert outcome.returncode == 0, outcome.describe()
 
 
 # --- 5. a BaseException crosses with its type and spares the portal ----------------------

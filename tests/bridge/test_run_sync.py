@@ -193,11 +193,13 @@ def test_malformed_environment_names_the_variable(
     async def inside() -> int:
         return ab.run_sync(add, 1, 1)
 
-    with pytest.raises(ab.ConfigurationError, match=variable):
+    def call() -> object:
         if variable == "AGENTBRIDGE_ON_RUNNING_LOOP":
-            anyio.run(inside)
-        else:
-            ab.run_sync(add, 1, 1)
+            return anyio.run(inside)
+        return ab.run_sync(add, 1, 1)
+
+    with pytest.raises(ab.ConfigurationError, match=variable):
+        call()
 
 
 def test_unknown_backend_lists_the_valid_ones() -> None:

@@ -1,0 +1,70 @@
+"""Development sessions: `nox -s tests`, `lint`, `typecheck`, `docs`, `bench`, `demo`."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+def install_groups(session: nox.Session, *groups: str, extras: str = "") -> None:
+    """Install the package (with ``extras``) and the named dependency groups."""
+    requirements: list[str] = []
+    for group in groups:
+        requirements.extend(nox.project.dependency_groups(PYPROJECT, group))
+    session.install("--upgrade", "pip")
+    session.install("-e", f".{extras}", *requirements)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite: both backends, uvloop, and the real-host scenarios."""
+    install_groups(session, "test", "hosts", extras="[cli,uvloop]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff."""
+    install_groups(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """Type-check the package with mypy in strict mode."""
+    install_groups(session, "typecheck", extras="[cli]")
+    session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site strictly into site/."""
+    install_groups(session, "docs", extras="[cli]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site")
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks and print ratios against their baselines."""
+    install_groups(session, "bench", extras="[uvloop]")
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(default=False)
+def demo(session: nox.Session) -> None:
+    """Run the demo workflow from examples/demo/ with live progress."""
+    install_groups(session, extras="[cli]")
+    session.run(
+        "agentbridge",
+        "run",
+        "examples/demo/workflow.yaml",
+        "--import",
+        "examples.demo.steps",
+        *session.posargs,
+    )
