@@ -37,8 +37,12 @@ def portal_backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(autouse=True)
 def _fresh_bridge_settings(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Each test starts from default settings and no agentbridge environment variables."""
-    for name in ("AGENTBRIDGE_BACKEND", "AGENTBRIDGE_ON_RUNNING_LOOP", "AGENTBRIDGE_SYNC_TIMEOUT",
-                 "AGENTBRIDGE_CANCEL_GRACE"):
+    for name in (
+        "AGENTBRIDGE_BACKEND",
+        "AGENTBRIDGE_ON_RUNNING_LOOP",
+        "AGENTBRIDGE_SYNC_TIMEOUT",
+        "AGENTBRIDGE_CANCEL_GRACE",
+    ):
         monkeypatch.delenv(name, raising=False)
     ab.configure(reset=True)
     yield
