@@ -11,15 +11,24 @@ and most also derive from the built-in type a caller would already catch::
     │   ├── BridgeTimeoutError (TimeoutError)
     │   └── PortalClosedError (RuntimeError) the portal stopped before the call ended
     └── WorkflowError
-        ├── WorkflowValidationError (ValueError)
-        ├── StepFailedError
-        └── StepTimeoutError (TimeoutError)
+        ├── WorkflowValidationError (ValueError)  the workflow or its inputs are invalid
+        ├── ExpressionError (ValueError)          a ${...} expression is malformed or misses
+        ├── StepFailedError                       a step failed; the cause is its error
+        ├── StepTimeoutError (TimeoutError)       a step did not finish within its timeout
+        └── WorkflowTimeoutError (TimeoutError)   the whole run did not finish in time
 
 Cancellation and :exc:`KeyboardInterrupt` are never wrapped: they cross the bridge
 as themselves.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .runtime import WorkflowResult
 
 __all__ = (
     "AgentBridgeError",
@@ -28,9 +37,15 @@ __all__ = (
     "BridgeError",
     "BridgeTimeoutError",
     "ConfigurationError",
+    "ExpressionError",
     "NotAwaitableError",
     "PortalClosedError",
+    "Problem",
+    "StepFailedError",
+    "StepTimeoutError",
     "WorkflowError",
+    "WorkflowTimeoutError",
+    "WorkflowValidationError",
 )
 
 
@@ -115,3 +130,105 @@ class WorkflowError(AgentBridgeError):
 
     .. versionadded:: 0.1
     """
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a workflow, as listed by :class:`WorkflowValidationError`.
+
+    .. versionadded:: 0.1
+    """
+
+    #: What is wrong, and how to fix it.
+    message: str
+    #: The id of the step it concerns, if any.
+    step_id: str | None = None
+    #: The line of the workflow file it comes from, if the workflow was read from YAML.
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.step_id is not None:
+            where.append(f"step {self.step_id!r}")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class WorkflowValidationError(WorkflowError, ValueError):
+    """A workflow, or the inputs of a run, is invalid; nothing was run.
+
+    Every problem found is listed at once, in :attr:`problems`, each with the step id
+    and file line it concerns.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, problems: Iterable[Problem], *, source: str | None = None) -> None:
+        #: Every problem found, in the order of the workflow.
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        #: Where the workflow came from: a file path, ``"<string>"``, or ``None``.
+        self.source = source
+        origin = f" in {source}" if source else ""
+        count = len(self.problems)
+        header = f"{count} problem{'s' if count != 1 else ''}{origin}:"
+        super().__init__("\n  ".join([header, *map(str, self.problems)]))
+
+
+class ExpressionError(WorkflowError, ValueError):
+    """A ``${...}`` expression is malformed, or names a field or index that is not there.
+
+    A malformed expression is reported by :class:`WorkflowValidationError` when the
+    workflow is built; one that misses at run time makes its step fail with this as
+    the cause.
+
+    .. versionadded:: 0.1
+    """
+
+
+class StepFailedError(WorkflowError):
+    """A step of a workflow failed, so the run failed.
+
+    The step's own exception is the ``__cause__``; :attr:`result` holds what the run
+    had done by then.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, message: str, *, step_id: str, result: WorkflowResult) -> None:
+        super().__init__(message)
+        #: The id of the step that failed first.
+        self.step_id = step_id
+        #: The partial result of the run: every step's status, output and error.
+        self.result = result
+
+
+class StepTimeoutError(WorkflowError, TimeoutError):
+    """A step did not finish within its ``timeout``.
+
+    An async step was cancelled; a sync step cannot be interrupted, so its worker
+    thread was abandoned and finishes on its own.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, message: str, *, step_id: str, timeout: float) -> None:
+        super().__init__(message)
+        #: The id of the step.
+        self.step_id = step_id
+        #: The step's timeout, in seconds.
+        self.timeout = timeout
+
+
+class WorkflowTimeoutError(WorkflowError, TimeoutError):
+    """A whole run did not finish within the ``timeout`` given to it; it was cancelled.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, message: str, *, timeout: float, result: WorkflowResult) -> None:
+        super().__init__(message)
+        #: The run's timeout, in seconds.
+        self.timeout = timeout
+        #: The partial result: steps still running when time ran out are ``cancelled``.
+        self.result = result

@@ -1,0 +1,29 @@
+"""The workflow runtime: runs :class:`~agentbridge.Workflow` steps concurrently as their
+dependencies allow, through sync and async entry points that work in every host.
+
+It is built on :mod:`agentbridge.bridge` and :mod:`agentbridge.workflow`.
+"""
+
+from __future__ import annotations
+
+from ._events import Event, RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
+from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
+from ._runtime import Executor, Runtime, WorkflowLike, run_workflow, run_workflow_async
+
+__all__ = (
+    "Event",
+    "Executor",
+    "RunFinished",
+    "RunStarted",
+    "RunStatus",
+    "Runtime",
+    "StepFinished",
+    "StepResult",
+    "StepRetrying",
+    "StepStarted",
+    "StepStatus",
+    "WorkflowLike",
+    "WorkflowResult",
+    "run_workflow",
+    "run_workflow_async",
+)

@@ -1,0 +1,163 @@
+"""What a run produces: a :class:`WorkflowResult` with one :class:`StepResult` per step."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from ..workflow import StepKind
+
+__all__ = ("RunStatus", "StepResult", "StepStatus", "WorkflowResult")
+
+
+class StepStatus(str, enum.Enum):
+    """How a step ended.
+
+    .. versionadded:: 0.1
+    """
+
+    #: The step returned a value.
+    SUCCEEDED = "succeeded"
+    #: Its last attempt raised.
+    FAILED = "failed"
+    #: It was running when the run was cancelled (a sibling failed, or the caller
+    #: cancelled or timed out).
+    CANCELLED = "cancelled"
+    #: Its last attempt did not finish within the step's timeout.
+    TIMED_OUT = "timed_out"
+    #: It never started: a dependency did not succeed, or the run stopped first.
+    SKIPPED = "skipped"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class RunStatus(str, enum.Enum):
+    """How a whole run ended.
+
+    .. versionadded:: 0.1
+    """
+
+    #: Every step succeeded.
+    SUCCEEDED = "succeeded"
+    #: A step failed or timed out.
+    FAILED = "failed"
+    #: The run was cancelled by its caller.
+    CANCELLED = "cancelled"
+    #: The run's own ``timeout`` expired.
+    TIMED_OUT = "timed_out"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """The outcome of one step.
+
+    .. versionadded:: 0.1
+    """
+
+    #: The step's id.
+    step_id: str
+    #: ``"agent"``, ``"function"`` or ``"tool"``.
+    kind: StepKind
+    #: How the step ended.
+    status: StepStatus
+    #: What the step returned (``None`` unless it succeeded).
+    output: Any = None
+    #: How many times the step's callable was called.
+    attempts: int = 0
+    #: When the first attempt started (UTC), or ``None`` if the step never started.
+    started_at: datetime | None = None
+    #: Seconds from the first attempt's start to the step's end, or ``None``.
+    duration: float | None = None
+    #: The exception of the last attempt, for a failed or timed-out step.
+    error: BaseException | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-serialisable data."""
+        return {
+            "kind": self.kind,
+            "status": self.status.value,
+            "output": jsonable(self.output),
+            "attempts": self.attempts,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "duration": self.duration,
+            "error": _error_dict(self.error),
+        }
+
+
+@dataclass(frozen=True)
+class WorkflowResult:
+    """The outcome of one run of a workflow.
+
+    .. versionadded:: 0.1
+    """
+
+    #: The workflow's name.
+    workflow: str
+    #: How the run ended.
+    status: RunStatus
+    #: The declared outputs, or every succeeded step's output by id when the workflow
+    #: declares none.
+    outputs: Mapping[str, Any]
+    #: Every step's result, by step id, in the order of the workflow.
+    steps: Mapping[str, StepResult]
+    #: When the run started (UTC).
+    started_at: datetime
+    #: Seconds the run took.
+    duration: float
+    #: What ended a run that did not succeed: the first failing step's exception, or
+    #: the timeout or cancellation.
+    error: BaseException | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outputs", MappingProxyType(dict(self.outputs)))
+        object.__setattr__(self, "steps", MappingProxyType(dict(self.steps)))
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether every step succeeded."""
+        return self.status is RunStatus.SUCCEEDED
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-serialisable data (``json.dumps`` accepts it as is)."""
+        return {
+            "workflow": self.workflow,
+            "status": self.status.value,
+            "outputs": jsonable(dict(self.outputs)),
+            "started_at": self.started_at.isoformat(),
+            "duration": self.duration,
+            "error": _error_dict(self.error),
+            "steps": {step_id: step.to_dict() for step_id, step in self.steps.items()},
+        }
+
+
+def _error_dict(error: BaseException | None) -> dict[str, str] | None:
+    if error is None:
+        return None
+    return {"type": type(error).__qualname__, "message": str(error)}
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with everything JSON cannot hold converted: tuples and sets to lists,
+    dataclasses to dicts, enums to their values, anything else to its ``repr()``."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, enum.Enum):
+        return jsonable(value.value)
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(item) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable(dataclasses.asdict(value))
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return repr(value)

@@ -1,0 +1,372 @@
+"""The entry points: :class:`Runtime`, :class:`Executor`, :func:`run_workflow` and
+:func:`run_workflow_async`.
+
+The runtime is async at heart. Every sync entry point is one
+:func:`agentbridge.run_sync` call around its async twin, so it behaves the same in
+every host the bridge supports. One run, one loop: all async steps of a run execute
+on the loop that drives it (the caller's for the async API, the bridge's for the sync
+API), so steps can share loop-bound clients.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .._exceptions import (
+    ConfigurationError,
+    Problem,
+    StepFailedError,
+    WorkflowValidationError,
+)
+from ..bridge import iterate_sync, run_sync, sync_context
+from ..workflow import Registry, Workflow
+from ..workflow._registry import check_allow_imports, check_registry, resolve_targets
+from ._events import Event
+from ._executor import Plan, RunOptions, execute
+from ._results import RunStatus, WorkflowResult
+
+__all__ = ("Executor", "Runtime", "WorkflowLike", "run_workflow", "run_workflow_async")
+
+#: What the entry points accept as a workflow: a :class:`~agentbridge.Workflow`, a
+#: mapping shaped like a workflow file, or the path of a YAML file.
+WorkflowLike = Workflow | Mapping[str, Any] | str | os.PathLike[str]
+
+
+def load_workflow(workflow: object) -> Workflow:
+    """``workflow`` as a :class:`Workflow`, read or built if needed."""
+    if isinstance(workflow, Workflow):
+        return workflow
+    if isinstance(workflow, Mapping):
+        return Workflow.from_dict(workflow)
+    if isinstance(workflow, str) and "\n" in workflow:
+        raise WorkflowValidationError(
+            [
+                Problem(
+                    "a str workflow is the path of a YAML file, and this looks like YAML "
+                    "text; build it with agentbridge.Workflow.from_yaml_string(text)"
+                )
+            ]
+        )
+    if isinstance(workflow, str | os.PathLike):
+        return Workflow.from_yaml(workflow)
+    raise WorkflowValidationError(
+        [
+            Problem(
+                f"a workflow must be an agentbridge.Workflow, a mapping or the path of a "
+                f"YAML file, got {type(workflow).__name__}"
+            )
+        ]
+    )
+
+
+class Executor:
+    """One workflow bound to the callables of its steps, ready to run many times.
+
+    Building it loads the workflow (if given as a mapping or path) and resolves every
+    step through ``registry``, so a bad name fails here, before anything runs.
+
+    :param workflow: a :class:`~agentbridge.Workflow`, a mapping or a YAML file path
+    :param registry: where step names resolve (default: the default registry)
+    :param backend: the bridge backend for the sync API when a portal is used:
+        ``"asyncio"``, ``"trio"`` or ``"uvloop"`` (default from the bridge settings)
+    :param max_threads: worker threads one run may use for sync steps at once
+        (default: the bridge's thread pool rules; see :func:`agentbridge.to_thread`)
+    :param max_concurrency: steps of one run that may execute at once (default: no
+        limit beyond the dependencies)
+    :param allow_imports: module prefixes whose ``"module:attr"`` paths steps may name
+    :param fail_fast: stop the run at the first failing step (default); if false,
+        branches that do not depend on a failed step run to the end
+    :raises WorkflowValidationError: if the workflow is invalid or a name does not
+        resolve
+    :raises ConfigurationError: for an invalid option
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        workflow: WorkflowLike,
+        registry: Registry | None = None,
+        *,
+        backend: str | None = None,
+        max_threads: int | None = None,
+        max_concurrency: int | None = None,
+        allow_imports: Iterable[str] = (),
+        fail_fast: bool = True,
+    ) -> None:
+        self._backend = backend
+        self._options = _run_options(max_threads, max_concurrency, fail_fast)
+        self._workflow = load_workflow(workflow)
+        self._plan = Plan(self._workflow, resolve_targets(self._workflow, registry, allow_imports))
+
+    @property
+    def workflow(self) -> Workflow:
+        """The workflow this executor runs."""
+        return self._workflow
+
+    def run(
+        self, inputs: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> WorkflowResult:
+        """Run the workflow from synchronous code, in any host, and return its result.
+
+        :param inputs: values for the workflow's declared inputs
+        :param timeout: seconds before the whole run is cancelled
+        :raises StepFailedError: if a step failed (the step's exception is the cause)
+        :raises WorkflowTimeoutError: if ``timeout`` expired
+        :raises WorkflowValidationError: for missing or unknown inputs; nothing ran
+        :raises KeyboardInterrupt: on Ctrl-C, after the running steps were cancelled
+        """
+        run = functools.partial(self._run_bound, self._plan.bind_inputs(inputs), _timeout(timeout))
+        return run_sync(run, backend=self._backend)
+
+    async def run_async(
+        self, inputs: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> WorkflowResult:
+        """Run the workflow on the calling task's loop (asyncio or trio).
+
+        Takes the arguments and raises the exceptions of :meth:`run`; cancelling the
+        caller cancels every running step.
+        """
+        return await self._run_bound(self._plan.bind_inputs(inputs), _timeout(timeout))
+
+    def stream(
+        self, inputs: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> AsyncIterator[Event]:
+        """Run the workflow on the calling task's loop, yielding its events as they happen.
+
+        The last event is :class:`~agentbridge.RunFinished`, whose result says how the
+        run ended: a stream does not raise for a failed step. Stopping early cancels
+        the run; close the stream when you do (``contextlib.aclosing``).
+
+        :raises WorkflowValidationError: for missing or unknown inputs, before any event
+        """
+        return self._stream(self._plan.bind_inputs(inputs), _timeout(timeout))
+
+    def stream_sync(
+        self, inputs: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> Iterator[Event]:
+        """The events of a run, from synchronous code, through the bridge.
+
+        Works in every host, like :meth:`run`. Stopping early cancels the run; close
+        the iterator when you do (``contextlib.closing``).
+
+        :raises WorkflowValidationError: for missing or unknown inputs, before any event
+        """
+        return self._stream_sync(self._plan.bind_inputs(inputs), _timeout(timeout))
+
+    async def _run_bound(self, values: dict[str, Any], timeout: float | None) -> WorkflowResult:
+        result = await execute(self._plan, values, self._options, timeout=timeout)
+        if result.status is RunStatus.SUCCEEDED:
+            return result
+        error = result.error
+        failed = next((step for step in result.steps.values() if step.error is error), None)
+        if failed is None:
+            assert error is not None
+            raise error
+        target = self._plan.calls[failed.step_id].step.target_name
+        how = failed.status.value.replace("_", " ")
+        raise StepFailedError(
+            f"step {failed.step_id!r} ({failed.kind} {target}) {how}"
+            f" after {failed.attempts} attempt{'s' if failed.attempts != 1 else ''}: "
+            f"{type(error).__name__}: {error}",
+            step_id=failed.step_id,
+            result=result,
+        ) from error
+
+    async def _stream(self, values: dict[str, Any], timeout: float | None) -> AsyncIterator[Event]:
+        async with self._events(values, timeout) as events:
+            async for event in events:
+                yield event
+
+    def _stream_sync(self, values: dict[str, Any], timeout: float | None) -> Iterator[Event]:
+        with (
+            sync_context(self._events(values, timeout), backend=self._backend) as events,
+            iterate_sync(events, backend=self._backend) as items,
+        ):
+            yield from items
+
+    @asynccontextmanager
+    async def _events(
+        self, values: dict[str, Any], timeout: float | None
+    ) -> AsyncIterator[MemoryObjectReceiveStream[Event]]:
+        send, receive = anyio.create_memory_object_stream[Event](math.inf)
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(self._feed, send, values, timeout)
+            try:
+                with receive:
+                    yield receive
+            finally:
+                task_group.cancel_scope.cancel()
+
+    async def _feed(
+        self, send: MemoryObjectSendStream[Event], values: dict[str, Any], timeout: float | None
+    ) -> None:
+        def emit(event: Event) -> None:
+            try:
+                send.send_nowait(event)
+            except anyio.BrokenResourceError:
+                pass  # the consumer stopped listening; the run is being cancelled
+
+        with send:
+            await execute(self._plan, values, self._options, timeout=timeout, emit=emit)
+
+
+class Runtime:
+    """Reusable configuration for running many workflows.
+
+    Takes the options of :class:`Executor`; each call builds an executor for the
+    workflow it is given.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        registry: Registry | None = None,
+        *,
+        backend: str | None = None,
+        max_threads: int | None = None,
+        max_concurrency: int | None = None,
+        allow_imports: Iterable[str] = (),
+        fail_fast: bool = True,
+    ) -> None:
+        self._registry = check_registry(registry)
+        self._allow_imports = check_allow_imports(allow_imports)
+        _run_options(max_threads, max_concurrency, fail_fast)
+        self._options: dict[str, Any] = {
+            "backend": backend,
+            "max_threads": max_threads,
+            "max_concurrency": max_concurrency,
+            "allow_imports": self._allow_imports,
+            "fail_fast": fail_fast,
+        }
+
+    @property
+    def registry(self) -> Registry:
+        """The registry step names resolve through."""
+        return self._registry
+
+    def executor(self, workflow: WorkflowLike) -> Executor:
+        """An :class:`Executor` for ``workflow`` with this runtime's options."""
+        return Executor(workflow, self._registry, **self._options)
+
+    def validate(self, workflow: WorkflowLike) -> Workflow:
+        """Load ``workflow`` and check every name resolves, without running anything.
+
+        :raises WorkflowValidationError: listing every problem
+        """
+        return self.executor(workflow).workflow
+
+    def run(
+        self,
+        workflow: WorkflowLike,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> WorkflowResult:
+        """Run ``workflow`` from synchronous code; see :meth:`Executor.run`."""
+        return self.executor(workflow).run(inputs, timeout=timeout)
+
+    async def run_async(
+        self,
+        workflow: WorkflowLike,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> WorkflowResult:
+        """Run ``workflow`` on the calling task's loop; see :meth:`Executor.run_async`."""
+        return await self.executor(workflow).run_async(inputs, timeout=timeout)
+
+    def stream(
+        self,
+        workflow: WorkflowLike,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> AsyncIterator[Event]:
+        """The events of a run, as an async iterator; see :meth:`Executor.stream`."""
+        return self.executor(workflow).stream(inputs, timeout=timeout)
+
+    def stream_sync(
+        self,
+        workflow: WorkflowLike,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Iterator[Event]:
+        """The events of a run, from sync code; see :meth:`Executor.stream_sync`."""
+        return self.executor(workflow).stream_sync(inputs, timeout=timeout)
+
+
+def run_workflow(
+    workflow: WorkflowLike,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    registry: Registry | None = None,
+    backend: str | None = None,
+    timeout: float | None = None,
+    allow_imports: Iterable[str] = (),
+) -> WorkflowResult:
+    """Run a workflow from synchronous code, in any host, and return its result.
+
+    Works from a script, any thread, a worker thread of a running loop (the run goes
+    back to that loop), a FastAPI route, a notebook cell and a trio program. Takes
+    the options of :class:`Executor`.
+
+    :raises StepFailedError: if a step failed (the step's exception is the cause)
+    :raises WorkflowTimeoutError: if ``timeout`` expired
+    :raises WorkflowValidationError: if the workflow or the inputs are invalid
+
+    .. versionadded:: 0.1
+    """
+    executor = Executor(workflow, registry, backend=backend, allow_imports=allow_imports)
+    return executor.run(inputs, timeout=timeout)
+
+
+async def run_workflow_async(
+    workflow: WorkflowLike,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    registry: Registry | None = None,
+    timeout: float | None = None,
+    allow_imports: Iterable[str] = (),
+) -> WorkflowResult:
+    """Run a workflow on the calling task's loop, asyncio or trio.
+
+    Takes the arguments and raises the exceptions of :func:`run_workflow`.
+
+    .. versionadded:: 0.1
+    """
+    executor = Executor(workflow, registry, allow_imports=allow_imports)
+    return await executor.run_async(inputs, timeout=timeout)
+
+
+def _run_options(max_threads: object, max_concurrency: object, fail_fast: object) -> RunOptions:
+    for name, value in (("max_threads", max_threads), ("max_concurrency", max_concurrency)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ConfigurationError(
+                f"{name} must be a whole number, 1 or more, or None; got {value!r}"
+            )
+    if not isinstance(fail_fast, bool):
+        raise ConfigurationError(f"fail_fast must be True or False, got {fail_fast!r}")
+    return RunOptions(max_threads, max_concurrency, fail_fast)  # type: ignore[arg-type]
+
+
+def _timeout(timeout: object) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ConfigurationError(
+            f"timeout must be a positive number of seconds or None, got {timeout!r}"
+        )
+    return float(timeout)

@@ -1,0 +1,191 @@
+"""``${...}`` expressions: parsed once when a workflow is built, evaluated per step.
+
+An expression names an input (``${inputs.NAME}``) or a step's output
+(``${steps.ID.output}``), then optionally walks into the value with ``.field``,
+``[0]`` or ``['key']``. A value that is exactly one expression keeps the type of what
+it names; an expression inside a longer string is replaced by ``str()`` of the value.
+``$${`` is a literal ``${``. Substituted text is never expanded again, and nothing is
+ever evaluated as code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .._exceptions import ExpressionError
+
+__all__ = ("Binding", "Reference", "compile_value", "evaluate", "references")
+
+_TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+_HEAD = re.compile(r"\s*(?:inputs\.([A-Za-z_]\w*)|steps\.([A-Za-z_]\w*)\.output)")
+_ACCESSOR = re.compile(
+    r"\.([A-Za-z_]\w*)|\[\s*(-?\d+)\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]"
+)
+
+PathItem = str | int
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One parsed ``${...}`` expression."""
+
+    root: Literal["inputs", "steps"]
+    name: str
+    path: tuple[PathItem, ...]
+    text: str
+
+    def resolve(self, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:
+        """The value this expression names, given the run's inputs and step outputs."""
+        value = inputs[self.name] if self.root == "inputs" else outputs[self.name]
+        for depth, item in enumerate(self.path):
+            value = _step_into(value, item, self, depth)
+        return value
+
+
+@dataclass(frozen=True)
+class _Interpolation:
+    parts: tuple[str | Reference, ...]
+
+
+#: A compiled input value: a literal, a reference, an interpolated string, or a list or
+#: dict of those. Literals that hold no expression are kept as they are.
+Binding = Any
+
+
+def compile_value(value: object) -> Binding:
+    """Parse every expression in ``value`` (recursively through lists and dicts).
+
+    :raises ExpressionError: if an expression is malformed
+    """
+    if isinstance(value, str):
+        return _compile_string(value) if "${" in value else value
+    if isinstance(value, Mapping):
+        return {key: compile_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [compile_value(item) for item in value]
+    return value
+
+
+def _compile_string(text: str) -> Binding:
+    parts: list[str | Reference] = []
+    position = 0
+    for match in _TOKEN.finditer(text):
+        if match.start() > position:
+            parts.append(text[position : match.start()])
+        position = match.end()
+        if match.group(1) is None:
+            parts.append("${")
+        else:
+            parts.append(_parse_reference(match.group(1), match.group(0)))
+    if position < len(text):
+        parts.append(text[position:])
+    if len(parts) == 1 and isinstance(parts[0], Reference):
+        return parts[0]
+    if all(isinstance(part, str) for part in parts):
+        return "".join(part for part in parts if isinstance(part, str))  # only escaped "$${"
+    return _Interpolation(tuple(parts))
+
+
+def _parse_reference(body: str, text: str) -> Reference:
+    head = _HEAD.match(body)
+    if head is None:
+        raise ExpressionError(
+            f"{text} is not a valid expression; write ${{inputs.NAME}} or "
+            f"${{steps.ID.output}}, optionally followed by .field, [0] or ['key']"
+        )
+    path: list[PathItem] = []
+    position = head.end()
+    rest = body.rstrip()
+    while position < len(rest):
+        accessor = _ACCESSOR.match(rest, position)
+        if accessor is None:
+            raise ExpressionError(
+                f"{text}: cannot read {rest[position:]!r}; after the name use .field, "
+                f"[0] or ['key'] to reach into the value"
+            )
+        field, index, single, double = accessor.groups()
+        if index is not None:
+            path.append(int(index))
+        else:
+            path.append(field if field is not None else single if single is not None else double)
+        position = accessor.end()
+    if head.group(1) is not None:
+        return Reference("inputs", head.group(1), tuple(path), text)
+    return Reference("steps", head.group(2), tuple(path), text)
+
+
+def references(binding: Binding) -> Iterator[Reference]:
+    """Every reference in a compiled value."""
+    if isinstance(binding, Reference):
+        yield binding
+    elif isinstance(binding, _Interpolation):
+        for part in binding.parts:
+            if isinstance(part, Reference):
+                yield part
+    elif isinstance(binding, dict):
+        for item in binding.values():
+            yield from references(item)
+    elif isinstance(binding, list):
+        for item in binding:
+            yield from references(item)
+
+
+def evaluate(binding: Binding, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:
+    """The value of a compiled value for one run; lists and dicts are always new copies.
+
+    :raises ExpressionError: if an expression walks into a field or index that is not
+        there
+    """
+    if isinstance(binding, Reference):
+        return binding.resolve(inputs, outputs)
+    if isinstance(binding, _Interpolation):
+        return "".join(
+            part if isinstance(part, str) else str(part.resolve(inputs, outputs))
+            for part in binding.parts
+        )
+    if isinstance(binding, dict):
+        return {key: evaluate(item, inputs, outputs) for key, item in binding.items()}
+    if isinstance(binding, list):
+        return [evaluate(item, inputs, outputs) for item in binding]
+    return binding
+
+
+def _step_into(value: Any, item: PathItem, reference: Reference, depth: int) -> Any:
+    where = _describe(reference, depth)
+    if isinstance(value, Mapping):
+        try:
+            return value[item]
+        except KeyError:
+            keys = ", ".join(map(repr, list(value)[:10])) or "none"
+            raise ExpressionError(
+                f"{reference.text}: {where} has no key {item!r} (its keys: {keys})"
+            ) from None
+    if isinstance(item, int):
+        try:
+            return value[item]
+        except (IndexError, TypeError, KeyError):
+            size = f"of length {len(value)}" if hasattr(value, "__len__") else "not indexable"
+            raise ExpressionError(
+                f"{reference.text}: {where} ({type(value).__name__}, {size}) has no index {item}"
+            ) from None
+    try:
+        return getattr(value, item)
+    except AttributeError:
+        raise ExpressionError(
+            f"{reference.text}: {where} ({type(value).__name__}) has no field {item!r}"
+        ) from None
+
+
+def _describe(reference: Reference, depth: int) -> str:
+    base = (
+        f"input {reference.name!r}"
+        if reference.root == "inputs"
+        else f"the output of step {reference.name!r}"
+    )
+    trail = "".join(
+        f"[{item!r}]" if isinstance(item, int) else f".{item}" for item in reference.path[:depth]
+    )
+    return base + trail

@@ -1,0 +1,378 @@
+"""The immutable workflow model: :class:`Workflow`, :class:`Step` and :class:`InputSpec`.
+
+Building a model validates it: a :class:`Step` checks its own fields, a
+:class:`Workflow` checks how its steps fit together (unique ids, known references,
+no cycles). Both raise :class:`~agentbridge.WorkflowValidationError` listing every
+problem. Nothing here imports or runs anything a workflow names.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import os
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final, Literal, get_args
+
+from .._exceptions import ExpressionError, Problem, WorkflowValidationError
+from ._expressions import Binding, Reference, compile_value, references
+
+__all__ = ("KINDS", "InputSpec", "Step", "StepKind", "Workflow", "check_structure")
+
+#: What a step calls: an agent, a plain function or a tool.
+StepKind = Literal["agent", "function", "tool"]
+KINDS: Final[tuple[StepKind, ...]] = get_args(StepKind)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """A declared input of a workflow.
+
+    .. versionadded:: 0.1
+    """
+
+    #: The input's name, as used in ``${inputs.NAME}``.
+    name: str
+    #: Whether a run must give a value (true when no default was declared).
+    required: bool = True
+    #: The value used when a run gives none (``None`` for a required input).
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a workflow: what it calls, with which inputs, after which steps.
+
+    ``depends_on`` holds the explicit dependencies and those implied by
+    ``${steps.ID.output}`` references in ``inputs``, sorted.
+
+    :raises WorkflowValidationError: if a field is invalid
+
+    .. versionadded:: 0.1
+    """
+
+    #: A unique identifier within the workflow.
+    id: str
+    #: ``"agent"``, ``"function"`` or ``"tool"``.
+    kind: StepKind
+    #: A registry name, an import path (only with ``allow_imports``), or the callable.
+    target: str | Callable[..., Any]
+    #: Keyword arguments for the callable: literals or ``${...}`` expressions.
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    #: Ids of the steps that must finish before this one starts.
+    depends_on: tuple[str, ...] = ()
+    #: Seconds each attempt may take, or ``None`` for no limit.
+    timeout: float | None = None
+    #: How many times a failed or timed-out attempt is tried again.
+    retries: int = 0
+    #: Seconds before the first retry; each later retry waits twice as long.
+    retry_delay: float = 0.0
+    #: The line of the workflow file where the step is defined.
+    line: int | None = field(default=None, compare=False)
+    _bindings: dict[str, Binding] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if not isinstance(self.id, str) or not self.id.isidentifier() or keyword.iskeyword(self.id):
+            problems.append(
+                f"step id {self.id!r} must be an identifier (letters, digits and "
+                f"underscores, not starting with a digit)"
+            )
+        if self.kind not in KINDS:
+            problems.append(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if not (isinstance(self.target, str) and self.target) and not callable(self.target):
+            problems.append(
+                f"the {self.kind} must be a registry name or a callable, got {self.target!r}"
+            )
+        if self.timeout is not None and not _positive_number(self.timeout):
+            problems.append(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
+            problems.append(f"retries must be a whole number, 0 or more, got {self.retries!r}")
+        if not _positive_number(self.retry_delay, zero=True):
+            problems.append(
+                f"retry_delay must be a number of seconds, 0 or more, got {self.retry_delay!r}"
+            )
+        bindings: dict[str, Binding] = {}
+        inputs: object = self.inputs  # checked at run time too: not every caller type-checks
+        if not isinstance(inputs, Mapping):
+            problems.append(
+                f"inputs must be a mapping of argument names to values, got {type(inputs).__name__}"
+            )
+        else:
+            for name, value in inputs.items():
+                if not isinstance(name, str) or not name.isidentifier():
+                    problems.append(f"input name {name!r} must be an identifier")
+                    continue
+                try:
+                    bindings[name] = compile_value(value)
+                except ExpressionError as exc:
+                    problems.append(f"input {name!r}: {exc}")
+        explicit = _string_tuple(self.depends_on, "depends_on", problems)
+        if problems:
+            raise WorkflowValidationError(
+                Problem(message, self._problem_id(), self.line) for message in problems
+            )
+        implied = {ref.name for ref in references(bindings) if ref.root == "steps"}
+        object.__setattr__(self, "inputs", MappingProxyType(dict(self.inputs)))
+        object.__setattr__(self, "depends_on", tuple(sorted({*explicit, *implied})))
+        object.__setattr__(self, "_bindings", bindings)
+        if self.timeout is not None:
+            object.__setattr__(self, "timeout", float(self.timeout))
+        object.__setattr__(self, "retry_delay", float(self.retry_delay))
+
+    def _problem_id(self) -> str | None:
+        return self.id if isinstance(self.id, str) else None
+
+    @property
+    def target_name(self) -> str:
+        """The registry name or import path, or the callable's qualified name."""
+        if isinstance(self.target, str):
+            return self.target
+        return getattr(self.target, "__qualname__", None) or type(self.target).__qualname__
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A validated, immutable workflow: declared inputs, steps and outputs.
+
+    Build one with :meth:`from_yaml`, :meth:`from_yaml_string`, :meth:`from_dict`, or
+    directly from :class:`Step` objects. ``inputs`` may be given as a list of names
+    (all required) or a mapping of names to :class:`InputSpec`.
+
+    :raises WorkflowValidationError: listing every structural problem: duplicate ids,
+        references to unknown steps or inputs, dependency cycles
+
+    .. versionadded:: 0.1
+    """
+
+    #: The workflow's name.
+    name: str
+    #: The steps, in the order they were written.
+    steps: tuple[Step, ...]
+    #: The declared inputs, by name.
+    inputs: Mapping[str, InputSpec] = field(default_factory=dict)
+    #: The declared outputs: names to literals or ``${...}`` expressions.
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    #: Where the workflow was read from: a file path, ``"<string>"`` or ``None``.
+    source: str | None = field(default=None, compare=False)
+    _output_bindings: Mapping[str, Binding] = field(init=False, repr=False, compare=False)
+    _steps_by_id: Mapping[str, Step] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", tuple(self.steps))
+        object.__setattr__(self, "inputs", MappingProxyType(_input_specs(self.inputs)))
+        object.__setattr__(self, "outputs", MappingProxyType(dict(self.outputs)))
+        found = check_structure(self.name, self.steps, self.inputs, self.outputs)
+        if found.problems:
+            raise WorkflowValidationError(found.problems, source=self.source)
+        object.__setattr__(self, "_steps_by_id", MappingProxyType(found.steps_by_id))
+        object.__setattr__(self, "_output_bindings", MappingProxyType(found.output_bindings))
+
+    @property
+    def steps_by_id(self) -> Mapping[str, Step]:
+        """The steps, by id."""
+        return self._steps_by_id
+
+    @classmethod
+    def from_dict(cls, mapping: Mapping[str, Any], *, source: str | None = None) -> Workflow:
+        """Build a workflow from a mapping shaped like a workflow file.
+
+        In Python, a step's ``agent``, ``function`` or ``tool`` may be the callable
+        itself instead of a registry name.
+
+        :raises WorkflowValidationError: listing every problem found
+        """
+        from ._loading import workflow_from_mapping
+
+        return workflow_from_mapping(mapping, source=source)
+
+    @classmethod
+    def from_yaml_string(cls, text: str, *, source: str | None = None) -> Workflow:
+        """Build a workflow from YAML text, read with safe loading only.
+
+        :raises WorkflowValidationError: for malformed YAML, any tag that would build a
+            Python object, and every problem :meth:`from_dict` finds, with file lines
+        """
+        from ._loading import workflow_from_yaml
+
+        return workflow_from_yaml(text, source=source or "<string>")
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> Workflow:
+        """Read a workflow file (UTF-8 YAML, safe loading only).
+
+        :raises WorkflowValidationError: if the file cannot be read or is invalid
+        """
+        from ._loading import workflow_from_file
+
+        return workflow_from_file(path)
+
+    def validate(self, registry: Any = None, *, allow_imports: Iterable[str] = ()) -> None:
+        """Check that every step names something ``registry`` can resolve.
+
+        Nothing is imported unless ``allow_imports`` lists its module prefix.
+
+        :param registry: an :class:`~agentbridge.Registry` (default: the default one)
+        :param allow_imports: module prefixes that import paths may name
+        :raises WorkflowValidationError: listing every name that does not resolve
+        """
+        from ._registry import resolve_targets
+
+        resolve_targets(self, registry, allow_imports)
+
+
+@dataclass
+class Structure:
+    """What :func:`check_structure` found: the problems, and the indexes it built."""
+
+    problems: list[Problem]
+    steps_by_id: dict[str, Step]
+    output_bindings: dict[str, Binding]
+
+
+def check_structure(
+    name: object,
+    steps: Iterable[object],
+    inputs: Mapping[str, InputSpec],
+    outputs: Mapping[str, Any],
+    *,
+    invalid_ids: Iterable[str] = (),
+) -> Structure:
+    """Check how a workflow's steps, inputs and outputs fit together.
+
+    ``invalid_ids`` names steps that exist but were left out for problems of their
+    own, so that references to them are not reported as unknown as well.
+    """
+    found = Structure([], {}, {})
+    problems, by_id = found.problems, found.steps_by_id
+    if not isinstance(name, str) or not name.strip():
+        problems.append(Problem(f"the workflow needs a name (a non-empty string), got {name!r}"))
+    for step in steps:
+        if not isinstance(step, Step):
+            problems.append(Problem(f"steps must be Step objects, got {type(step).__name__}"))
+        elif step.id in by_id:
+            problems.append(
+                Problem(
+                    f"duplicate step id (first defined{_at(by_id[step.id].line)}); "
+                    f"give every step a unique id",
+                    step.id,
+                    step.line,
+                )
+            )
+        else:
+            by_id[step.id] = step
+    known = ", ".join(by_id) or "none"
+    existing = {*by_id, *invalid_ids}
+    for step in by_id.values():
+        referenced = set()
+        for ref in references(step._bindings):
+            referenced.add(ref.name)
+            problems.extend(_reference_problems(ref, inputs, existing, step))
+        for dependency in step.depends_on:
+            if dependency not in existing and dependency not in referenced:
+                problems.append(
+                    Problem(
+                        f"depends_on names unknown step {dependency!r} (steps: {known})",
+                        step.id,
+                        step.line,
+                    )
+                )
+    for output, value in outputs.items():
+        try:
+            binding = found.output_bindings[output] = compile_value(value)
+        except ExpressionError as exc:
+            problems.append(Problem(f"output {output!r}: {exc}"))
+            continue
+        for ref in references(binding):
+            for problem in _reference_problems(ref, inputs, existing, None):
+                problems.append(Problem(f"output {output!r}: {problem.message}"))
+    cycle = find_cycle(by_id)
+    if cycle:
+        path = " -> ".join([*cycle, cycle[0]])
+        problems.append(
+            Problem(
+                f"dependency cycle: {path}; remove one of these dependencies",
+                cycle[0],
+                by_id[cycle[0]].line,
+            )
+        )
+    return found
+
+
+def _reference_problems(
+    ref: Reference, inputs: Mapping[str, InputSpec], existing: Collection[str], step: Step | None
+) -> Iterable[Problem]:
+    step_id, line = (step.id, step.line) if step else (None, None)
+    if ref.root == "inputs" and ref.name not in inputs:
+        declared = ", ".join(inputs) or "none"
+        yield Problem(
+            f"{ref.text} names undeclared input {ref.name!r} (declared inputs: {declared}); "
+            f"add it to the workflow's inputs",
+            step_id,
+            line,
+        )
+    elif ref.root == "steps" and ref.name not in existing:
+        known = ", ".join(sorted(existing)) or "none"
+        yield Problem(f"{ref.text} names unknown step {ref.name!r} (steps: {known})", step_id, line)
+
+
+def find_cycle(steps: Mapping[str, Step]) -> list[str]:
+    """The step ids of one dependency cycle, in order, or ``[]`` if there is none."""
+    visiting: list[str] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in steps:
+        if state.get(start):
+            continue
+        stack = [(start, iter(steps[start].depends_on))]
+        visiting.append(start)
+        state[start] = 1
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if child not in steps:
+                    continue
+                if state.get(child) == 1:
+                    return visiting[visiting.index(child) :]
+                if not state.get(child):
+                    state[child] = 1
+                    visiting.append(child)
+                    stack.append((child, iter(steps[child].depends_on)))
+                    break
+            else:
+                stack.pop()
+                visiting.pop()
+                state[node] = 2
+    return []
+
+
+def _input_specs(inputs: Any) -> dict[str, InputSpec]:
+    if isinstance(inputs, Mapping):
+        specs = {}
+        for name, spec in inputs.items():
+            specs[name] = spec if isinstance(spec, InputSpec) else InputSpec(name, False, spec)
+        return specs
+    return {name: InputSpec(name) for name in inputs}
+
+
+def _positive_number(value: object, *, zero: bool = False) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return False
+    return value >= 0 if zero else value > 0
+
+
+def _string_tuple(value: object, name: str, problems: list[str]) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        problems.append(f"{name} must be a list of step ids, got {value!r}")
+        return ()
+    items = tuple(value)
+    bad = [item for item in items if not isinstance(item, str)]
+    if bad:
+        problems.append(f"{name} must list step ids as strings, got {bad!r}")
+        return ()
+    return items
+
+
+def _at(line: int | None) -> str:
+    return f" at line {line}" if line is not None else ""

@@ -1,0 +1,215 @@
+"""Registries of agents, functions and tools, and the one resolver every entry point uses.
+
+A workflow file names what its steps call; it can never import or execute anything
+by itself. A name resolves through a :class:`Registry` only, unless the caller opts
+in to import paths (``"pkg.module:attr"``) for an explicit list of module prefixes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar, overload
+
+from .._exceptions import ConfigurationError, Problem, WorkflowValidationError
+from ._model import KINDS, StepKind, Workflow
+
+__all__ = ("Registry", "agent", "function", "get_default_registry", "resolve_targets", "tool")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Registry:
+    """Names to the agents, functions and tools that workflow steps call.
+
+    Each kind has its own names: a step ``agent: writer`` looks among the agents only.
+    Registering a name again replaces the earlier entry, so re-running a notebook
+    cell that defines a step works.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[StepKind, dict[str, Any]] = {kind: {} for kind in KINDS}
+
+    def register(self, kind: StepKind, name: str, target: Any) -> None:
+        """Register ``target`` as the ``kind`` called ``name``.
+
+        :param kind: ``"agent"``, ``"function"`` or ``"tool"``
+        :param name: the name workflow steps use
+        :param target: a callable, or for an agent an object with a ``run`` method
+        :raises ConfigurationError: for an unknown kind, an empty name or a target
+            that cannot be called
+        """
+        if kind not in self._entries:
+            raise ConfigurationError(f"unknown step kind {kind!r}; use one of {', '.join(KINDS)}")
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"a {kind} name must be a non-empty string, got {name!r}")
+        if not callable(target) and not (
+            kind == "agent" and callable(getattr(target, "run", None))
+        ):
+            what = (
+                "a callable or an object with a run() method" if kind == "agent" else "a callable"
+            )
+            raise ConfigurationError(
+                f"cannot register {target!r} as {kind} {name!r}: it must be {what}"
+            )
+        self._entries[kind][name] = target
+
+    def names(self, kind: StepKind) -> tuple[str, ...]:
+        """The registered names of ``kind``, sorted."""
+        return tuple(sorted(self._entries[kind]))
+
+    def lookup(self, kind: StepKind, name: str) -> Any:
+        """The target registered as ``kind`` ``name``, or ``None``."""
+        return self._entries[kind].get(name)
+
+    @overload
+    def agent(self, name: F, /) -> F: ...
+    @overload
+    def agent(self, name: str | None = None, /) -> Callable[[F], F]: ...
+    def agent(self, name: Any = None, /) -> Any:
+        """Register an agent: ``@registry.agent`` or ``@registry.agent("name")``.
+
+        An agent is an async callable, or an object with an async ``run`` method.
+        """
+        return self._decorator("agent", name)
+
+    @overload
+    def function(self, name: F, /) -> F: ...
+    @overload
+    def function(self, name: str | None = None, /) -> Callable[[F], F]: ...
+    def function(self, name: Any = None, /) -> Any:
+        """Register a function: ``@registry.function`` or ``@registry.function("name")``."""
+        return self._decorator("function", name)
+
+    @overload
+    def tool(self, name: F, /) -> F: ...
+    @overload
+    def tool(self, name: str | None = None, /) -> Callable[[F], F]: ...
+    def tool(self, name: Any = None, /) -> Any:
+        """Register a tool: ``@registry.tool`` or ``@registry.tool("name")``."""
+        return self._decorator("tool", name)
+
+    def _decorator(self, kind: StepKind, name: Any) -> Any:
+        if name is not None and not isinstance(name, str):
+            self.register(kind, _default_name(name), name)
+            return name
+
+        def decorate(target: F) -> F:
+            self.register(kind, name or _default_name(target), target)
+            return target
+
+        return decorate
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{len(self._entries[kind])} {kind}s" for kind in KINDS)
+        return f"<Registry: {counts}>"
+
+
+def _default_name(target: Any) -> str:
+    name = getattr(target, "__name__", None)
+    if not isinstance(name, str):
+        raise ConfigurationError(f"{target!r} has no __name__; register it with an explicit name")
+    return name
+
+
+_default_registry = Registry()
+
+
+def get_default_registry() -> Registry:
+    """The registry used when none is given, filled by :func:`agent`, :func:`function`
+    and :func:`tool`.
+
+    .. versionadded:: 0.1
+    """
+    return _default_registry
+
+
+agent = _default_registry.agent
+function = _default_registry.function
+tool = _default_registry.tool
+
+
+def resolve_targets(
+    workflow: Workflow, registry: Registry | None, allow_imports: Iterable[str]
+) -> Mapping[str, Callable[..., Any]]:
+    """The callable of every step, by step id.
+
+    :raises WorkflowValidationError: listing every step whose target does not resolve
+    """
+    registry = check_registry(registry)
+    prefixes = check_allow_imports(allow_imports)
+    targets: dict[str, Callable[..., Any]] = {}
+    problems: list[Problem] = []
+    for step in workflow.steps:
+        target: Any = step.target
+        if isinstance(target, str):
+            found = registry.lookup(step.kind, target)
+            if found is None:
+                found = _import_target(target, step.kind, registry, prefixes)
+            if isinstance(found, Problem):
+                problems.append(Problem(found.message, step.id, step.line))
+                continue
+            target = found
+        if step.kind == "agent" and not callable(target):
+            target = target.run
+        targets[step.id] = target
+    if problems:
+        raise WorkflowValidationError(problems, source=workflow.source)
+    return targets
+
+
+def _import_target(name: str, kind: StepKind, registry: Registry, prefixes: tuple[str, ...]) -> Any:
+    module_name, _, attribute = name.partition(":") if ":" in name else name.rpartition(".")
+    if not module_name or not attribute:
+        registered = ", ".join(registry.names(kind)) or "none"
+        return Problem(
+            f"unknown {kind} {name!r} (registered {kind}s: {registered}); register it with "
+            f"@agentbridge.{kind} or pass the registry that has it"
+        )
+    if not any(
+        module_name == prefix or module_name.startswith(prefix + ".") for prefix in prefixes
+    ):
+        return Problem(
+            f"{kind} {name!r} is an import path, and importing is not allowed; register the "
+            f"{kind} under a name, or allow its module with allow_imports=[{module_name!r}]"
+        )
+    try:
+        value: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            value = getattr(value, part)
+    except (ImportError, AttributeError) as exc:
+        return Problem(f"cannot import {kind} {name!r}: {exc}")
+    if not callable(value) and not callable(getattr(value, "run", None)):
+        return Problem(f"{kind} {name!r} imported {value!r}, which cannot be called")
+    return value
+
+
+def check_registry(registry: object) -> Registry:
+    """``registry``, or the default registry for ``None``."""
+    if registry is None:
+        return _default_registry
+    if not isinstance(registry, Registry):
+        raise ConfigurationError(
+            f"registry must be an agentbridge.Registry, got {type(registry).__name__}"
+        )
+    return registry
+
+
+def check_allow_imports(allow_imports: object) -> tuple[str, ...]:
+    """``allow_imports`` as a tuple of module prefixes."""
+    if isinstance(allow_imports, str) or not isinstance(allow_imports, Iterable):
+        raise ConfigurationError(
+            f"allow_imports must be a list of module prefixes such as ['myapp.steps'], "
+            f"got {allow_imports!r}"
+        )
+    prefixes = tuple(allow_imports)
+    for prefix in prefixes:
+        if not isinstance(prefix, str) or not all(
+            part.isidentifier() for part in prefix.split(".")
+        ):
+            raise ConfigurationError(
+                f"allow_imports entries must be dotted module names, got {prefix!r}"
+            )
+    return prefixes
