@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from time import perf_counter
 from types import MappingProxyType
@@ -222,23 +222,36 @@ class _Run:
         return outputs
 
     async def _run_step(self, step_id: str) -> None:
-        result = await self._execute_step(self.plan.calls[step_id])
-        self._record(result)
-        if result.status is StepStatus.SUCCEEDED:
-            self.outputs[step_id] = result.output
+        # The first dependent a step makes ready runs next in this same task, the others
+        # in new tasks: a chain then costs no task spawns at all.
+        next_id: str | None = step_id
+        while next_id is not None:
+            result = await self._execute_step(self.plan.calls[next_id])
+            self._record(result)
+            if result.status is not StepStatus.SUCCEEDED:
+                if self.failure is None:
+                    self.failure = result.error
+                if self.fail_fast:
+                    assert self.task_group is not None
+                    self.task_group.cancel_scope.cancel()
+                return
+            self.outputs[next_id] = result.output
             if self.failure is not None and self.fail_fast:
                 return  # the run is stopping: start nothing new
+            ready = self._ready_dependents(next_id)
+            next_id = ready[0] if ready else None
             assert self.task_group is not None
-            for dependent in self.plan.dependents[step_id]:
-                self.waiting[dependent] -= 1
-                if not self.waiting[dependent]:
-                    self.task_group.start_soon(self._run_step, dependent)
-            return
-        if self.failure is None:
-            self.failure = result.error
-        if self.fail_fast:
-            assert self.task_group is not None
-            self.task_group.cancel_scope.cancel()
+            for dependent in ready[1:]:
+                self.task_group.start_soon(self._run_step, dependent)
+
+    def _ready_dependents(self, step_id: str) -> list[str]:
+        ready = []
+        waiting = self.waiting
+        for dependent in self.plan.dependents[step_id]:
+            waiting[dependent] -= 1
+            if not waiting[dependent]:
+                ready.append(dependent)
+        return ready
 
     def _record(self, result: StepResult) -> None:
         self.results[result.step_id] = result
@@ -285,9 +298,8 @@ class _Run:
                     timed_out = isinstance(exc, StepTimeoutError) and exc.step_id == step.id
                     status = StepStatus.TIMED_OUT if timed_out else StepStatus.FAILED
                     return self._ended(step, status, attempt, started_at, start, exc)
-                return replace(
-                    self._ended(step, StepStatus.SUCCEEDED, attempt, started_at, start, None),
-                    output=output,
+                return self._ended(
+                    step, StepStatus.SUCCEEDED, attempt, started_at, start, None, output
                 )
         except get_cancelled_exc_class():
             self._record(self._ended(step, StepStatus.CANCELLED, attempt, started_at, start, None))
@@ -301,9 +313,10 @@ class _Run:
         started_at: datetime,
         start: float,
         error: BaseException | None,
+        output: Any = None,
     ) -> StepResult:
         return StepResult(
-            step.id, step.kind, status, None, attempts, started_at, perf_counter() - start, error
+            step.id, step.kind, status, output, attempts, started_at, perf_counter() - start, error
         )
 
     async def _attempt(self, call: _StepCall, kwargs: dict[str, Any]) -> Any:
