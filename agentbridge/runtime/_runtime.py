@@ -181,17 +181,28 @@ class Executor:
             result=result,
         ) from error
 
+    # A consumer that stops early closes the generator, raising GeneratorExit at the
+    # yield. Returning there leaves the event channel normally, which cancels the run;
+    # letting GeneratorExit into the channel's task group would wrap it in a group.
+
     async def _stream(self, values: dict[str, Any], timeout: float | None) -> AsyncIterator[Event]:
         async with self._events(values, timeout) as events:
             async for event in events:
-                yield event
+                try:
+                    yield event
+                except GeneratorExit:
+                    return
 
     def _stream_sync(self, values: dict[str, Any], timeout: float | None) -> Iterator[Event]:
         with (
             sync_context(self._events(values, timeout), backend=self._backend) as events,
             iterate_sync(events, backend=self._backend) as items,
         ):
-            yield from items
+            for event in items:
+                try:
+                    yield event
+                except GeneratorExit:
+                    return
 
     @asynccontextmanager
     async def _events(
