@@ -18,6 +18,9 @@ from .._exceptions import ConfigurationError
 
 __all__ = ("BackendSpec", "Policy", "configure")
 
+#: What a blocking call does in a thread whose event loop is running: run on the thread's
+#: portal (``"thread"``), the same with a :class:`~agentbridge.BlockingCallWarning`
+#: (``"warn"``), or raise :class:`~agentbridge.BlockingCallError` (``"raise"``).
 Policy = Literal["thread", "warn", "raise"]
 
 #: The backend names accepted by ``backend=`` and ``AGENTBRIDGE_BACKEND``.

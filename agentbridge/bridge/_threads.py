@@ -47,13 +47,14 @@ async def to_thread(
     waiting for it draws from a separate pool for its nesting level, so a full pool of
     waiting threads can never starve the work they wait on.
 
+    Whatever ``fn`` raises is raised here, with its traceback.
+
     :param fn: a blocking callable; pass keyword arguments with :func:`functools.partial`
     :param limiter: the capacity limiter to borrow a thread token from
     :param abandon_on_cancel: if ``True``, a cancelled caller stops waiting at once and
         the thread is left to finish on its own; if ``False`` (default), cancellation
         waits for ``fn`` to return
     :return: whatever ``fn`` returns
-    :raises: whatever ``fn`` raises, with its traceback
 
     .. versionadded:: 0.1
     """
@@ -87,7 +88,8 @@ def check_cancelled() -> None:
     cancelled caller does not wait for the whole computation. Outside such a worker
     thread there is no awaiting task, and this returns without doing anything.
 
-    :raises: the backend's cancellation exception if the awaiting task was cancelled
+    If the awaiting task was cancelled, this raises the backend's cancellation
+    exception (:exc:`asyncio.CancelledError` or :exc:`trio.Cancelled`).
 
     .. versionadded:: 0.1
     """

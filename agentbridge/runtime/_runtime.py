@@ -183,7 +183,8 @@ class Executor:
 
     # A consumer that stops early closes the generator, raising GeneratorExit at the
     # yield. Returning there leaves the event channel normally, which cancels the run;
-    # letting GeneratorExit into the channel's task group would wrap it in a group.
+    # letting an exception into the channel's task group would wrap it in a group, so
+    # the sync stream also carries errors of the bridge out of the channel first.
 
     async def _stream(self, values: dict[str, Any], timeout: float | None) -> AsyncIterator[Event]:
         async with self._events(values, timeout) as events:
@@ -198,11 +199,19 @@ class Executor:
             sync_context(self._events(values, timeout), backend=self._backend) as events,
             iterate_sync(events, backend=self._backend) as items,
         ):
-            for event in items:
+            while True:
+                try:
+                    event = next(items)
+                except StopIteration:
+                    return
+                except BaseException as exc:  # e.g. BridgeTimeoutError, KeyboardInterrupt
+                    failure = exc
+                    break
                 try:
                     yield event
                 except GeneratorExit:
                     return
+        raise failure
 
     @asynccontextmanager
     async def _events(
