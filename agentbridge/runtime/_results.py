@@ -105,8 +105,8 @@ class WorkflowResult:
     #: How the run ended.
     status: RunStatus
     #: The declared outputs, or every succeeded step's output by id when the workflow
-    #: declares none.
-    outputs: Mapping[str, Any]
+    #: declares none. A plain dict of this result's own, so ``json.dumps`` can take it.
+    outputs: dict[str, Any]
     #: Every step's result, by step id, in the order of the workflow.
     steps: Mapping[str, StepResult]
     #: When the run started (UTC).
@@ -118,7 +118,7 @@ class WorkflowResult:
     error: BaseException | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "outputs", MappingProxyType(dict(self.outputs)))
+        object.__setattr__(self, "outputs", dict(self.outputs))
         object.__setattr__(self, "steps", MappingProxyType(dict(self.steps)))
 
     @property

@@ -25,7 +25,8 @@ _ACCESSOR = re.compile(
     r"\.([A-Za-z_]\w*)|\[\s*(-?\d+)\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]"
 )
 
-PathItem = str | int
+#: One step into a value: ``(True, name)`` for ``.name``, ``(False, key)`` for ``[key]``.
+PathItem = tuple[bool, str | int]
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,19 @@ def _parse_reference(body: str, text: str) -> Reference:
                 f"[0] or ['key'] to reach into the value"
             )
         field, index, single, double = accessor.groups()
-        if index is not None:
-            path.append(int(index))
+        if field is not None:
+            if field.startswith("_"):
+                # Private and dunder attributes lead from any object to module globals
+                # and builtins: a workflow file must never reach them.
+                raise ExpressionError(
+                    f"{text}: .{field} is not allowed; expressions may read public "
+                    f"fields only (names that do not start with an underscore)"
+                )
+            path.append((True, field))
+        elif index is not None:
+            path.append((False, int(index)))
         else:
-            path.append(field if field is not None else single if single is not None else double)
+            path.append((False, single if single is not None else double))
         position = accessor.end()
     if head.group(1) is not None:
         return Reference("inputs", head.group(1), tuple(path), text)
@@ -154,28 +164,30 @@ def evaluate(binding: Binding, inputs: Mapping[str, Any], outputs: Mapping[str, 
 
 
 def _step_into(value: Any, item: PathItem, reference: Reference, depth: int) -> Any:
-    where = _describe(reference, depth)
+    dotted, key = item
     if isinstance(value, Mapping):
         try:
-            return value[item]
+            return value[key]
         except KeyError:
             keys = ", ".join(map(repr, list(value)[:10])) or "none"
+            where = _describe(reference, depth)
             raise ExpressionError(
-                f"{reference.text}: {where} has no key {item!r} (its keys: {keys})"
+                f"{reference.text}: {where} has no key {key!r} (its keys: {keys})"
             ) from None
-    if isinstance(item, int):
+    if dotted:
         try:
-            return value[item]
-        except (IndexError, TypeError, KeyError):
-            size = f"of length {len(value)}" if hasattr(value, "__len__") else "not indexable"
+            return getattr(value, str(key))
+        except AttributeError:
+            where = _describe(reference, depth)
             raise ExpressionError(
-                f"{reference.text}: {where} ({type(value).__name__}, {size}) has no index {item}"
+                f"{reference.text}: {where} ({type(value).__name__}) has no field {key!r}"
             ) from None
     try:
-        return getattr(value, item)
-    except AttributeError:
+        return value[key]
+    except (IndexError, TypeError, KeyError):
+        where = _describe(reference, depth)
         raise ExpressionError(
-            f"{reference.text}: {where} ({type(value).__name__}) has no field {item!r}"
+            f"{reference.text}: {where} ({type(value).__name__}) has no item [{key!r}]"
         ) from None
 
 
@@ -185,7 +197,5 @@ def _describe(reference: Reference, depth: int) -> str:
         if reference.root == "inputs"
         else f"the output of step {reference.name!r}"
     )
-    trail = "".join(
-        f"[{item!r}]" if isinstance(item, int) else f".{item}" for item in reference.path[:depth]
-    )
+    trail = "".join(f".{key}" if dotted else f"[{key!r}]" for dotted, key in reference.path[:depth])
     return base + trail

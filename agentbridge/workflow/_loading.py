@@ -25,9 +25,17 @@ _STEP_KEYS: Final = frozenset(
 
 
 class _LinedDict(dict[Any, Any]):
-    """A mapping read from YAML, with the line (1-based) where it starts."""
+    """A mapping read from YAML, with the lines (1-based) where it and its keys start."""
 
     line: int | None = None
+    key_lines: dict[Any, int]
+
+
+class _LinedList(list[Any]):
+    """A sequence read from YAML, with the line (1-based) where each item starts."""
+
+    line: int | None = None
+    item_lines: list[int]
 
 
 class _Loader(yaml.SafeLoader):
@@ -51,10 +59,51 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Iterator[_Lin
             )
         if isinstance(key, str):
             seen[key] = key_node.start_mark.line + 1
+    data.key_lines = seen
     data.update(loader.construct_mapping(node))
 
 
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> Iterator[_LinedList]:
+    data = _LinedList()
+    data.line = node.start_mark.line + 1
+    data.item_lines = [item.start_mark.line + 1 for item in node.value]
+    yield data
+    data.extend(loader.construct_sequence(node))
+
+
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+
+
+def _kind(value: object) -> str:
+    """The kind of a value read from YAML, as a workflow author would name it."""
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def _plain(value: Any) -> Any:
+    """``value`` without the line bookkeeping of the loader, so steps get plain data."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _line_of(container: object, key: Any, default: int | None) -> int | None:
+    """The line of ``container[key]`` in the YAML file, if it came from one."""
+    if isinstance(container, _LinedDict):
+        return container.key_lines.get(key, default)
+    if (
+        isinstance(container, _LinedList)
+        and isinstance(key, int)
+        and key < len(container.item_lines)
+    ):
+        return container.item_lines[key]
+    return default
 
 
 def workflow_from_file(path: str | os.PathLike[str]) -> Workflow:
@@ -102,7 +151,7 @@ def _yaml_problem(exc: yaml.YAMLError) -> Problem:
 def workflow_from_mapping(data: object, *, source: str | None = None) -> Workflow:
     """Build a workflow from ``data``, collecting every problem before raising."""
     if not isinstance(data, Mapping):
-        kind = "an empty document" if data is None else type(data).__name__
+        kind = "an empty document" if data is None else _kind(data)
         raise WorkflowValidationError(
             [Problem(f"a workflow must be a mapping with name and steps, got {kind}")],
             source=source,
@@ -115,26 +164,45 @@ def workflow_from_mapping(data: object, *, source: str | None = None) -> Workflo
                 Problem(
                     f"unknown workflow key {key!r}; the keys are "
                     f"{', '.join(sorted(_WORKFLOW_KEYS))}",
-                    line=line,
+                    line=_line_of(data, key, line),
                 )
             )
     name = data.get("name")
     if name is None:
         problems.append(Problem("the workflow needs a name: add `name: ...`", line=line))
-        name = "<unnamed>"
-    inputs = _inputs(data.get("inputs"), problems, line)
+        name = "unnamed"
+    elif not isinstance(name, str) or not name.strip():
+        problems.append(
+            Problem(
+                f"the workflow's name must be a non-empty string, got {name!r}",
+                line=_line_of(data, "name", line),
+            )
+        )
+        name = "unnamed"
+    inputs = _inputs(data.get("inputs"), problems, _line_of(data, "inputs", line))
     outputs = data.get("outputs") or {}
     if not isinstance(outputs, Mapping):
         problems.append(
-            Problem(f"outputs must be a mapping of names to values, got {type(outputs).__name__}")
+            Problem(
+                f"outputs must be a mapping of names to values, got {_kind(outputs)}",
+                line=_line_of(data, "outputs", line),
+            )
         )
         outputs = {}
     invalid_ids: list[str] = []
-    steps = _steps(data.get("steps"), problems, line, invalid_ids)
+    steps = _steps(data.get("steps"), problems, _line_of(data, "steps", line), invalid_ids)
+    # How the valid steps fit together is checked even when some are invalid, so that
+    # one pass lists everything.
+    found = check_structure(
+        name,
+        steps,
+        inputs,
+        outputs,
+        invalid_ids=invalid_ids,
+        output_lines={key: _line_of(outputs, key, None) for key in outputs},
+    )
+    problems.extend(found.problems)
     if problems:
-        # Report how the valid steps fit together too, so that one pass lists everything.
-        found = check_structure(name, steps, inputs, outputs, invalid_ids=invalid_ids)
-        problems.extend(found.problems)
         raise WorkflowValidationError(problems, source=source)
     return Workflow(name, tuple(steps), inputs, outputs, source)
 
@@ -145,13 +213,13 @@ def _inputs(raw: object, problems: list[Problem], line: int | None) -> dict[str,
         return specs
     if isinstance(raw, Mapping):
         for name, spec in raw.items():
-            if not _input_name_ok(name, problems, line):
+            if not _input_name_ok(name, problems, _line_of(raw, name, line)):
                 continue
             if spec is None or spec == {}:
                 specs[name] = InputSpec(name)
             elif isinstance(spec, Mapping) and set(spec) <= {"default", "description"}:
                 if "default" in spec:
-                    specs[name] = InputSpec(name, required=False, default=spec["default"])
+                    specs[name] = InputSpec(name, required=False, default=_plain(spec["default"]))
                 else:
                     specs[name] = InputSpec(name)
             else:
@@ -159,19 +227,19 @@ def _inputs(raw: object, problems: list[Problem], line: int | None) -> dict[str,
                     Problem(
                         f"input {name!r} must be null (required) or a mapping such as "
                         f"{{default: 3}}, got {spec!r}",
-                        line=getattr(spec, "line", line),
+                        line=_line_of(raw, name, line),
                     )
                 )
         return specs
     if isinstance(raw, list):
-        for name in raw:
-            if _input_name_ok(name, problems, line):
+        for position, name in enumerate(raw):
+            if _input_name_ok(name, problems, _line_of(raw, position, line)):
                 specs[name] = InputSpec(name)
         return specs
     problems.append(
         Problem(
             f"inputs must be a list of names or a mapping of names to {{default: ...}}, "
-            f"got {type(raw).__name__}",
+            f"got {_kind(raw)}",
             line=line,
         )
     )
@@ -193,12 +261,12 @@ def _steps(
         return []
     if not isinstance(raw, list):
         problems.append(
-            Problem(f"steps must be a list of step mappings, got {type(raw).__name__}", line=line)
+            Problem(f"steps must be a list of step mappings, got {_kind(raw)}", line=line)
         )
         return []
     steps = []
     for position, entry in enumerate(raw, start=1):
-        step = _step(entry, position, problems, line)
+        step = _step(entry, position, problems, _line_of(raw, position - 1, line))
         if step is not None:
             steps.append(step)
         elif isinstance(entry, Mapping) and isinstance(entry.get("id"), str):

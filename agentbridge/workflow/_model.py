@@ -82,9 +82,12 @@ class Step:
             )
         if self.kind not in KINDS:
             problems.append(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
-        if not (isinstance(self.target, str) and self.target) and not callable(self.target):
+        if not (isinstance(self.target, str) and self.target) and not is_callable_target(
+            self.kind, self.target
+        ):
             problems.append(
-                f"the {self.kind} must be a registry name or a callable, got {self.target!r}"
+                f"the {self.kind} must be a registry name or {callable_kind(self.kind)}, "
+                f"got {self.target!r}"
             )
         if self.timeout is not None and not _positive_number(self.timeout):
             problems.append(f"timeout must be a positive number of seconds, got {self.timeout!r}")
@@ -239,11 +242,13 @@ def check_structure(
     outputs: Mapping[str, Any],
     *,
     invalid_ids: Iterable[str] = (),
+    output_lines: Mapping[str, int | None] | None = None,
 ) -> Structure:
     """Check how a workflow's steps, inputs and outputs fit together.
 
     ``invalid_ids`` names steps that exist but were left out for problems of their
-    own, so that references to them are not reported as unknown as well.
+    own, so that references to them are not reported as unknown as well;
+    ``output_lines`` gives the file line of each output, where known.
     """
     found = Structure([], {}, {})
     problems, by_id = found.problems, found.steps_by_id
@@ -280,14 +285,15 @@ def check_structure(
                     )
                 )
     for output, value in outputs.items():
+        line = (output_lines or {}).get(output)
         try:
             binding = found.output_bindings[output] = compile_value(value)
         except ExpressionError as exc:
-            problems.append(Problem(f"output {output!r}: {exc}"))
+            problems.append(Problem(f"output {output!r}: {exc}", line=line))
             continue
         for ref in references(binding):
             for problem in _reference_problems(ref, inputs, existing, None):
-                problems.append(Problem(f"output {output!r}: {problem.message}"))
+                problems.append(Problem(f"output {output!r}: {problem.message}", line=line))
     cycle = find_cycle(by_id)
     if cycle:
         path = " -> ".join([*cycle, cycle[0]])
@@ -354,6 +360,16 @@ def _input_specs(inputs: Any) -> dict[str, InputSpec]:
             specs[name] = spec if isinstance(spec, InputSpec) else InputSpec(name, False, spec)
         return specs
     return {name: InputSpec(name) for name in inputs}
+
+
+def is_callable_target(kind: object, target: object) -> bool:
+    """Whether ``target`` can be what a step of ``kind`` calls."""
+    return callable(target) or (kind == "agent" and callable(getattr(target, "run", None)))
+
+
+def callable_kind(kind: object) -> str:
+    """What a step of ``kind`` may call, in words."""
+    return "a callable or an object with a run() method" if kind == "agent" else "a callable"
 
 
 def _positive_number(value: object, *, zero: bool = False) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
 from .._exceptions import ConfigurationError, Problem, WorkflowValidationError
-from ._model import KINDS, StepKind, Workflow
+from ._model import KINDS, StepKind, Workflow, callable_kind, is_callable_target
 
 __all__ = ("Registry", "agent", "function", "get_default_registry", "resolve_targets", "tool")
 
@@ -45,14 +45,9 @@ class Registry:
             raise ConfigurationError(f"unknown step kind {kind!r}; use one of {', '.join(KINDS)}")
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"a {kind} name must be a non-empty string, got {name!r}")
-        if not callable(target) and not (
-            kind == "agent" and callable(getattr(target, "run", None))
-        ):
-            what = (
-                "a callable or an object with a run() method" if kind == "agent" else "a callable"
-            )
+        if not is_callable_target(kind, target):
             raise ConfigurationError(
-                f"cannot register {target!r} as {kind} {name!r}: it must be {what}"
+                f"cannot register {target!r} as {kind} {name!r}: it must be {callable_kind(kind)}"
             )
         self._entries[kind][name] = target
 
@@ -181,8 +176,8 @@ def _import_target(name: str, kind: StepKind, registry: Registry, prefixes: tupl
             value = getattr(value, part)
     except (ImportError, AttributeError) as exc:
         return Problem(f"cannot import {kind} {name!r}: {exc}")
-    if not callable(value) and not callable(getattr(value, "run", None)):
-        return Problem(f"{kind} {name!r} imported {value!r}, which cannot be called")
+    if not is_callable_target(kind, value):
+        return Problem(f"{kind} {name!r} imported {value!r}; it must be {callable_kind(kind)}")
     return value
 
 
