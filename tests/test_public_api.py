@@ -6,7 +6,10 @@ import ast
 import importlib
 import inspect
 import pkgutil
+import re
 from pathlib import Path
+
+import pytest
 
 import agentbridge as ab
 
@@ -51,10 +54,20 @@ def test_public_subpackages_export_documented_names() -> None:
                 assert inspect.getdoc(obj), f"agentbridge.{info.name}.{name} has no docstring"
 
 
-def test_the_bridge_knows_nothing_of_workflows() -> None:
-    """Arrows point one way: the workflow layers use the bridge, never the reverse."""
-    forbidden = ("workflow", "runtime", "cli")
-    for path in (PACKAGE_DIR / "bridge").glob("*.py"):
+@pytest.mark.parametrize(
+    ("layer", "forbidden"),
+    [
+        pytest.param("bridge", ("workflow", "runtime", "cli"), id="bridge"),
+        pytest.param("workflow", ("bridge", "runtime", "cli"), id="workflow"),
+        pytest.param("runtime", ("cli",), id="runtime"),
+    ],
+)
+def test_layers_import_one_way(layer: str, forbidden: tuple[str, ...]) -> None:
+    """Arrows point one way: cli -> runtime -> workflow and bridge, never the reverse.
+
+    The workflow model runs nothing, so it does not even use the bridge.
+    """
+    for path in (PACKAGE_DIR / layer).glob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module:
@@ -63,6 +76,12 @@ def test_the_bridge_knows_nothing_of_workflows() -> None:
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     assert not alias.name.startswith("agentbridge."), f"{path.name}: {alias.name}"
+
+
+def test_the_api_reference_lists_every_public_name() -> None:
+    reference = (PACKAGE_DIR.parent / "docs" / "api.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^::: agentbridge\.(\w+)\s*$", reference, flags=re.MULTILINE))
+    assert set(ab.__all__) - {"__version__"} - listed == set()
 
 
 def test_package_is_typed() -> None:
