@@ -173,9 +173,12 @@ class Executor:
             raise error
         target = self._plan.calls[failed.step_id].step.target_name
         how = failed.status.value.replace("_", " ")
+        if failed.attempts:
+            how += f" after {failed.attempts} attempt{'s' if failed.attempts != 1 else ''}"
+        else:
+            how += " before its first attempt"
         raise StepFailedError(
-            f"step {failed.step_id!r} ({failed.kind} {target}) {how}"
-            f" after {failed.attempts} attempt{'s' if failed.attempts != 1 else ''}: "
+            f"step {failed.step_id!r} ({failed.kind} {target}) {how}: "
             f"{type(error).__name__}: {error}",
             step_id=failed.step_id,
             result=result,

@@ -83,6 +83,12 @@ def _compile_string(text: str) -> Binding:
             parts.append(_parse_reference(match.group(1), match.group(0)))
     if position < len(text):
         parts.append(text[position:])
+    for part in parts:
+        if isinstance(part, str) and part != "${" and "${" in part:
+            raise ExpressionError(
+                f"{text!r} has a ${{ with no closing }}; close the expression, or write "
+                f"$${{ for a literal ${{"
+            )
     if len(parts) == 1 and isinstance(parts[0], Reference):
         return parts[0]
     if all(isinstance(part, str) for part in parts):

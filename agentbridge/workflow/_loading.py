@@ -233,8 +233,12 @@ def _inputs(raw: object, problems: list[Problem], line: int | None) -> dict[str,
         return specs
     if isinstance(raw, list):
         for position, name in enumerate(raw):
-            if _input_name_ok(name, problems, _line_of(raw, position, line)):
-                specs[name] = InputSpec(name)
+            item_line = _line_of(raw, position, line)
+            if not _input_name_ok(name, problems, item_line):
+                continue
+            if name in specs:
+                problems.append(Problem(f"input {name!r} is declared twice", line=item_line))
+            specs[name] = InputSpec(name)
         return specs
     problems.append(
         Problem(

@@ -1,0 +1,141 @@
+"""The click commands: ``agentbridge run`` and ``agentbridge validate``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+import agentbridge as ab
+
+from ._errors import EXIT_FAILED, print_traceback, reporting
+from ._format import status_name
+from ._loading import import_modules, load_workflow, parse_inputs
+from ._progress import follow, follow_quietly
+from ._summary import failure_lines, print_result, print_workflow
+
+__all__ = ("cli",)
+
+# The options both commands take, defined once.
+_file = click.argument(
+    "file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+)
+_imports = click.option(
+    "--import",
+    "modules",
+    multiple=True,
+    metavar="MODULE",
+    help="Import MODULE first, so it registers its steps (repeatable). The current"
+    " directory is on the import path: --import myapp.steps.",
+)
+_debug = click.option(
+    "--debug", is_flag=True, help="Show the traceback of an error, not only its message."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(ab.__version__, prog_name="agentbridge")
+def cli() -> None:
+    """Run and validate agentbridge workflow files.
+
+    \b
+        agentbridge validate triage.yaml --import myapp.steps
+        agentbridge run triage.yaml --import myapp.steps --input ticket=42
+
+    Exit codes: 0 success, 1 a step failed, 2 a usage or validation error,
+    130 interrupted.
+    """
+
+
+@cli.command(short_help="Run a workflow file.")
+@_file
+@click.option(
+    "--input",
+    "-i",
+    "inputs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=parse_inputs,
+    help="An input of the workflow (repeatable). VALUE is read as a YAML scalar:"
+    " n=3 is a number, x=hello a string, x='3' the string 3.",
+)
+@_imports
+@click.option(
+    "--backend",
+    type=click.Choice(["asyncio", "trio"]),
+    default=None,
+    help="The event loop the run uses (default: asyncio, or $AGENTBRIDGE_BACKEND).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Cancel the run if it has not finished after SECONDS (exit code 1).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print only the result, as JSON.")
+@_debug
+def run(
+    file: Path,
+    inputs: Mapping[str, object],
+    modules: tuple[str, ...],
+    backend: str | None,
+    timeout: float | None,
+    as_json: bool,
+    debug: bool,
+) -> None:
+    """Run the workflow in FILE, with live progress per step, then a summary.
+
+    With --json, stdout gets only the result as JSON (what the steps print goes to
+    stderr). Exit code 0 if the run succeeded, 1 if a step failed or the run timed
+    out, 2 if the workflow or the command line is invalid (then nothing runs).
+    """
+    with reporting(debug=debug):
+        import_modules(modules)
+        workflow = load_workflow(file)
+        events = ab.Runtime(backend=backend).stream_sync(workflow, inputs, timeout=timeout)
+        if as_json:
+            # Whatever the steps print must not corrupt the JSON on stdout.
+            with contextlib.redirect_stdout(sys.stderr):
+                result = follow_quietly(events)
+            click.echo(json.dumps(result.to_dict()))
+        else:
+            console = Console(highlight=False)
+            result = follow(console, workflow, events)
+            print_result(console, result)
+    if status_name(result.status) != "succeeded":
+        if debug:
+            for error in _errors_of(result):
+                print_traceback(error)
+        for line in failure_lines(result):
+            click.echo(f"Error: {line}", err=True)
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _errors_of(result: ab.WorkflowResult) -> list[BaseException]:
+    errors = [step.error for step in result.steps.values() if step.error is not None]
+    if not errors and result.error is not None:
+        errors.append(result.error)
+    return errors
+
+
+@cli.command(short_help="Check a workflow file without running it.")
+@_file
+@_imports
+@_debug
+def validate(file: Path, modules: tuple[str, ...], debug: bool) -> None:
+    """Check the workflow in FILE against the registered steps, without running it.
+
+    Prints OK and a summary of its steps, or every problem found. Exit code 0 if it
+    is valid, 2 if not.
+    """
+    with reporting(debug=debug):
+        import_modules(modules)
+        workflow = load_workflow(file)
+        ab.Runtime().validate(workflow)
+    print_workflow(Console(highlight=False), workflow)

@@ -1,0 +1,95 @@
+"""What ``run`` and ``validate`` read from the command line: inputs, modules, the file."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import click
+import yaml
+
+import agentbridge as ab
+
+from ._errors import UserError, describe
+
+__all__ = ("import_modules", "load_workflow", "parse_inputs", "parse_value")
+
+# What a YAML scalar can become; anything else (a date, a list, a mapping) stays a string,
+# so ``--input`` never turns text into a structure the user did not ask for.
+_SCALAR_TYPES = (str, int, float, bool, type(None))
+
+
+def parse_value(text: str) -> object:
+    """The value of ``--input KEY=TEXT``: ``TEXT`` read as a YAML scalar.
+
+    ``3`` is an int, ``2.5`` a float, ``true`` a bool, ``null`` None, ``hello`` and
+    ``'3'`` strings; an empty value is the empty string.
+    """
+    if not text.strip():
+        return text
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, _SCALAR_TYPES) else text
+
+
+def parse_inputs(
+    ctx: click.Context, param: click.Parameter, values: Sequence[str]
+) -> Mapping[str, object]:
+    """The click callback of ``--input``: ``KEY=VALUE`` items into a mapping."""
+    inputs: dict[str, object] = {}
+    for item in values:
+        key, equals, text = item.partition("=")
+        key = key.strip()
+        if not equals or not key:
+            raise click.BadParameter(
+                f"{item!r} is not KEY=VALUE; write it like --input ticket=42", ctx, param
+            )
+        if key in inputs:
+            raise click.BadParameter(f"input {key!r} is given twice", ctx, param)
+        inputs[key] = parse_value(text)
+    return inputs
+
+
+def import_modules(names: Sequence[str]) -> None:
+    """Import each module of ``--import``, so it registers its steps.
+
+    The current directory comes first on ``sys.path``, as with ``python -m``, so a
+    project's own modules import from its root.
+    """
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    for name in names:
+        _import(name)
+
+
+def _import(name: str) -> None:
+    if name.endswith(".py") or os.sep in name or "/" in name:
+        dotted = name.removesuffix(".py").replace(os.sep, ".").replace("/", ".")
+        raise UserError(
+            f"--import takes a module name, not a file path: try --import {dotted.strip('.')}"
+        )
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (name == exc.name or name.startswith(f"{exc.name}.")):
+            raise UserError(
+                f"cannot import module {name!r} given to --import: there is no module"
+                f" {exc.name!r} in the current directory or on sys.path"
+            ) from exc
+        raise UserError(f"importing module {name!r} failed: {describe(exc)}") from exc
+    except Exception as exc:
+        raise UserError(f"importing module {name!r} failed: {describe(exc)}") from exc
+
+
+def load_workflow(path: Path) -> ab.Workflow:
+    """Read the workflow file at ``path``; structural problems raise at once."""
+    try:
+        return ab.Workflow.from_yaml(path)
+    except OSError as exc:
+        raise UserError(f"cannot read workflow file {str(path)!r}: {exc.strerror or exc}") from exc
