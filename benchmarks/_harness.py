@@ -7,6 +7,11 @@ noisy machine (another tenant waking up, CPU frequency) hits candidate and basel
 alike. A :class:`Row` compares two subjects of the group; its ratio and its target are
 computed per round from that round's paired timings, and the median over rounds is
 reported. Nothing is ever compared with an absolute time measured in another run.
+
+Before the timed rounds the objects alive after set-up and warm-up are frozen out of
+the garbage collector (:func:`gc.freeze`), so a collection costs what the workload
+allocated rather than what the benchmark process happens to have imported; the
+collector itself still runs, as it does in an application.
 """
 
 from __future__ import annotations
@@ -109,7 +114,8 @@ class MaxRatio(Target):
         return value <= self.limit
 
     def format(self, value: float) -> str:
-        return f"{value:.2f}x"
+        # Three decimals, so a result next to the limit shows which side it is on.
+        return f"{value:.3f}x"
 
 
 @dataclass(frozen=True)
@@ -296,14 +302,22 @@ def _sample(runners: Mapping[str, Runner], rounds: int, ops: int) -> dict[str, l
     for key in keys:  # warm-up round, discarded: first-call costs, caches, lazy imports
         runners[key]()
     samples: dict[str, list[float]] = {key: [] for key in keys}
-    for index in range(rounds):
-        shift = index % len(keys)
-        order = keys[shift:] + keys[:shift]
-        if index % 2:
-            order.reverse()
-        for key in order:
-            gc.collect()
-            samples[key].append(runners[key]() / ops)
+    # A full collection walks every object alive, mostly imported modules (LangGraph
+    # alone adds ~90k), and lands in whichever run happens to trigger it; freezing what
+    # exists now leaves the collector only the objects the timed runs create.
+    gc.collect()
+    gc.freeze()
+    try:
+        for index in range(rounds):
+            shift = index % len(keys)
+            order = keys[shift:] + keys[:shift]
+            if index % 2:
+                order.reverse()
+            for key in order:
+                gc.collect()
+                samples[key].append(runners[key]() / ops)
+    finally:
+        gc.unfreeze()
     return samples
 
 

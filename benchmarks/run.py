@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/run.py                  # everything: about 5 minutes on 2 vCPUs
+    python benchmarks/run.py                  # everything: about 2 minutes on 2 vCPUs
     python benchmarks/run.py --quick          # smoke run: small sizes, few rounds
     python benchmarks/run.py --only bridge    # or: --only workflow
 

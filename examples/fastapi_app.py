@@ -19,6 +19,8 @@ then ``curl localhost:8000/async-api/probe?n=3``. The three route styles:
 
 A middleware puts the request's ``x-request-id`` header in a context variable that the
 steps read; a failing step becomes a 409 response naming the step's exception type.
+``?timeout=SECONDS`` bounds a run; one that outlives it becomes a 504 listing its steps'
+statuses (``curl 'localhost:8000/async-api/park?timeout=1'``: the step is cancelled).
 """
 
 from __future__ import annotations
@@ -72,26 +74,34 @@ def _reply(style: str, result: Any) -> dict[str, Any]:
 
 
 @app.get("/async-api/{workflow}")
-async def async_api(workflow: str, n: int = 0, item: str = "") -> dict[str, Any]:
+async def async_api(
+    workflow: str, n: int = 0, item: str = "", timeout: float | None = None
+) -> dict[str, Any]:
     """Recommended: await the async API; steps run on this server's loop."""
     inputs = _inputs(workflow, n, item)
-    result = await ab.run_workflow_async(WORKFLOWS[workflow], inputs, registry=registry)
+    result = await ab.run_workflow_async(
+        WORKFLOWS[workflow], inputs, registry=registry, timeout=timeout
+    )
     return _reply("async-api", result)
 
 
 @app.get("/sync-api-def/{workflow}")
-def sync_api_def(workflow: str, n: int = 0, item: str = "") -> dict[str, Any]:
+def sync_api_def(
+    workflow: str, n: int = 0, item: str = "", timeout: float | None = None
+) -> dict[str, Any]:
     """Also fine: a ``def`` route runs in a worker thread; the workflow runs on the loop."""
     inputs = _inputs(workflow, n, item)
-    result = ab.run_workflow(WORKFLOWS[workflow], inputs, registry=registry)
+    result = ab.run_workflow(WORKFLOWS[workflow], inputs, registry=registry, timeout=timeout)
     return _reply("sync-api-def", result)
 
 
 @app.get("/sync-api-async/{workflow}")
-async def sync_api_async(workflow: str, n: int = 0, item: str = "") -> dict[str, Any]:
+async def sync_api_async(
+    workflow: str, n: int = 0, item: str = "", timeout: float | None = None
+) -> dict[str, Any]:
     """Works, but blocks this server's loop until the workflow returns."""
     inputs = _inputs(workflow, n, item)
-    result = ab.run_workflow(WORKFLOWS[workflow], inputs, registry=registry)
+    result = ab.run_workflow(WORKFLOWS[workflow], inputs, registry=registry, timeout=timeout)
     return _reply("sync-api-async", result)
 
 
@@ -106,6 +116,16 @@ async def step_failed(request: Request, exc: ab.StepFailedError) -> JSONResponse
     return JSONResponse(
         status_code=409,
         content={"step": exc.step_id, "error": type(cause).__name__, "message": str(cause)},
+    )
+
+
+@app.exception_handler(ab.WorkflowTimeoutError)
+async def timed_out(request: Request, exc: ab.WorkflowTimeoutError) -> JSONResponse:
+    """A run that outlived its ``timeout=``: its running steps were cancelled."""
+    steps = {step_id: step.status for step_id, step in exc.result.steps.items()}
+    return JSONResponse(
+        status_code=504,
+        content={"error": type(exc).__name__, "timeout": exc.timeout, "steps": steps},
     )
 
 

@@ -9,6 +9,9 @@ portal (an event loop in a helper thread) on its first call and reuses it for ev
 later request, so a server with N threads holds at most N portals however many requests
 it serves; ``/stats`` shows the count. Loop-bound resources a step caches (an
 ``httpx.AsyncClient``, say) keep working from one request to the next on that thread.
+
+``/fail/widget`` shows a failing step as a 409; ``/park/1`` waits at a gate nobody opens,
+to see what Ctrl-C does with a request in flight.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import threading
 from typing import Any
 
 from flask import Flask, g, request
-from host_steps import FAIL, PROBE, registry, request_id
+from host_steps import FAIL, PARK, PROBE, gate, registry, request_id
 
 import agentbridge as ab
 
@@ -59,6 +62,12 @@ def step_failed(exc: ab.StepFailedError) -> tuple[dict[str, str], int]:
     return {"step": exc.step_id, "error": type(cause).__name__, "message": str(cause)}, 409
 
 
+@app.get("/park/<int:n>")
+def park(n: int) -> dict[str, Any]:
+    """Run the ``park`` workflow, whose step waits at a gate this app never opens."""
+    return ab.run_workflow(PARK, {"n": n}, registry=registry).outputs
+
+
 @app.get("/stats")
 def stats() -> dict[str, Any]:
     """The open portals and live threads of this process, to watch for leaks."""
@@ -67,6 +76,7 @@ def stats() -> dict[str, Any]:
         "open_portals": ab.get_portal_manager().open_portals,
         "threads": len(names),
         "portal_threads": sum(name.startswith("agentbridge-portal-") for name in names),
+        "parked": gate.parked,
     }
 
 

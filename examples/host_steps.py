@@ -14,13 +14,13 @@ each step ran on, and that the caller's context variables reached it:
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from contextvars import ContextVar
 from typing import Any
 
-import _wf_shim  # noqa: F401  TEMPORARY until agentbridge.runtime lands
 import anyio
-import sniffio
+import trio
 
 import agentbridge as ab
 
@@ -54,12 +54,8 @@ def loop_identity() -> str:
     For trio the id is that of the run's :func:`trio.lowlevel.current_trio_token`,
     which is the same object for the whole ``trio.run`` call.
     """
-    if sniffio.current_async_library() == "trio":
-        import trio
-
+    if trio.lowlevel.in_trio_run():
         return f"trio:{id(trio.lowlevel.current_trio_token()):x}"
-    import asyncio
-
     return f"asyncio:{id(asyncio.get_running_loop()):x}"
 
 
@@ -99,30 +95,35 @@ class Gate:
     """
 
     def __init__(self) -> None:
-        self.parked = 0
-        self._event: anyio.Event | None = None
+        # An anyio.Event belongs to one loop, and the same app parks steps on its own
+        # loop and on portal loops: one event, and one count, per loop.
+        self._events: dict[str, anyio.Event] = {}
+        self._parked: dict[str, int] = {}
+
+    @property
+    def parked(self) -> int:
+        """How many steps wait at the gate now, on every loop."""
+        return sum(list(self._parked.values()))
 
     async def wait(self) -> None:
-        """Wait until the gate opens; print a line if cancelled while waiting."""
-        if self._event is None:
-            self._event = anyio.Event()
-        event = self._event
-        self.parked += 1
+        """Wait until the gate opens on this loop."""
+        loop = loop_identity()
+        event = self._events.get(loop)
+        if event is None:
+            event = self._events[loop] = anyio.Event()
+        self._parked[loop] = self._parked.get(loop, 0) + 1
         try:
             await event.wait()
-        except BaseException:
-            print("park step cancelled: cleanup ran", flush=True)
-            raise
         finally:
-            self.parked -= 1
+            self._parked[loop] -= 1
 
     def open(self) -> int:
-        """Release every parked step (call it on their loop); return how many there were."""
-        released = self.parked
-        if self._event is not None:
-            self._event.set()
-            self._event = None
-        return released
+        """Release the steps parked on the calling loop; return how many there were."""
+        loop = loop_identity()
+        event = self._events.pop(loop, None)
+        if event is not None:
+            event.set()
+        return self._parked.get(loop, 0)
 
 
 #: The gate the ``park`` workflow waits at (one per process).
@@ -131,8 +132,16 @@ gate = Gate()
 
 @registry.agent("wait_at_gate")
 async def wait_at_gate(n: int) -> dict[str, Any]:
-    """A step that waits at :data:`gate`, then reports where it ran."""
-    await gate.wait()
+    """A step that waits at :data:`gate`, then reports where it ran.
+
+    If it is cancelled while waiting, it says so on stdout, so that a host can be seen
+    to have cancelled it (rather than dropped it) when shutting down.
+    """
+    try:
+        await gate.wait()
+    except anyio.get_cancelled_exc_class():
+        print(f"park step n={n} cancelled: cleanup ran", flush=True)
+        raise
     return {"n": n, "loop": loop_identity(), **_where()}
 
 

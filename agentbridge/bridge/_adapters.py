@@ -14,10 +14,10 @@ import anyio
 from anyio import CancelScope, CapacityLimiter
 
 from .._exceptions import PortalClosedError
-from ._calls import Call
+from ._calls import Call, interpreter_exit
 from ._portals import PortalManager, get_portal_manager
 from ._routing import _apply_policy, run_sync, running_loop_library
-from ._settings import Policy, resolve_backend, resolve_policy
+from ._settings import Policy, resolve_backend, resolve_cancel_grace, resolve_policy
 from ._threads import host_loop_of_current_thread, start_detached, to_thread
 
 __all__ = ("asyncify", "iterate_sync", "sync_context", "syncify")
@@ -142,7 +142,13 @@ class SyncIterator(Iterator[T], AbstractContextManager["SyncIterator[T]"]):
         self._closed = True
         aclose = getattr(self._iterator, "aclose", None)
         if aclose is not None:
-            run_sync(aclose, **self._options)
+            try:
+                run_sync(aclose, **self._options)
+            except PortalClosedError:
+                if not interpreter_exit.in_progress:
+                    raise
+                # At exit the portal was closed first, cancelling the iterator's task:
+                # there is nothing left to clean up, and nowhere to run it.
 
     def __exit__(
         self,
@@ -245,10 +251,12 @@ class SyncContextManager(AbstractContextManager[T], Generic[T]):
             await self._exit_event.wait()
         except BaseException as exc:
             # The portal is shutting down under us: still run the exit, then let the
-            # cancellation continue.
-            with CancelScope(shield=True):
-                await self._cm.__aexit__(type(exc), exc, exc.__traceback__)
-            self._exited.set_exception(PortalClosedError("the portal was closed"))
+            # cancellation continue. The waiting thread is told even if the exit raises.
+            try:
+                with CancelScope(shield=True):
+                    await self._cm.__aexit__(type(exc), exc, exc.__traceback__)
+            finally:
+                self._exited.set_exception(PortalClosedError("the portal was closed"))
             raise
         try:
             suppress = await self._cm.__aexit__(*self._exc_info)
@@ -268,7 +276,14 @@ class SyncContextManager(AbstractContextManager[T], Generic[T]):
         assert self._exit_event is not None
         self._exc_info = (exc_type, exc_value, traceback)
         self._signal(self._exit_event.set)
-        return self._exited.result()
+        if not interpreter_exit.in_progress:
+            return self._exited.result()
+        # At exit the portal may already be gone, with nobody left to answer: wait for
+        # the context's exit (run by _hold as the portal closed) a bounded time only.
+        try:
+            return self._exited.result(resolve_cancel_grace())
+        except (PortalClosedError, concurrent.futures.TimeoutError):
+            return False
 
 
 def sync_context(

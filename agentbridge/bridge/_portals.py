@@ -29,13 +29,13 @@ import os
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from contextvars import Context
 from typing import Any
 
 import anyio
-from anyio import RunFinishedError, create_task_group
-from anyio.abc import TaskGroup
+from anyio import RunFinishedError
 from anyio.from_thread import BlockingPortal
 from anyio.lowlevel import EventLoopToken, current_token
 
@@ -43,6 +43,7 @@ from .._exceptions import ConfigurationError, PortalClosedError
 from ._calls import Call, interpreter_exit
 from ._settings import BackendSpec, resolve_backend, resolve_cancel_grace
 from ._threads import keep_task
+from ._trio import loaded_trio
 
 __all__ = ("PortalManager", "get_portal_manager")
 
@@ -55,7 +56,6 @@ class PortalHost:
         self.alive = False
         self.portal: BlockingPortal
         self.token: EventLoopToken
-        self._calls: TaskGroup
         self._stop: anyio.Event
         self._stopping = False
         self._pending: set[Call[Any]] = set()  # submitted, not finished
@@ -119,10 +119,10 @@ class PortalHost:
             self._drained.set()
 
     async def _serve(self) -> None:
-        async with BlockingPortal() as portal, create_task_group() as task_group:
+        async with BlockingPortal() as portal, _call_tasks() as (start, cancel_calls):
             self.portal = portal
             self.token = current_token()
-            self._start = _task_starter(task_group)
+            self._start = start
             self._stop = anyio.Event()
             self._drained = anyio.Event()
             self.alive = True
@@ -136,7 +136,7 @@ class PortalHost:
                         await self._drained.wait()
             finally:
                 self.alive = False
-                task_group.cancel_scope.cancel()
+                cancel_calls()
                 await portal.stop(cancel_remaining=True)
 
     def _main(self) -> None:
@@ -164,11 +164,11 @@ class _ThreadHosts:
     __slots__ = ("__weakref__", "hosts", "pid")
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
+        self.pid = _process.pid
         self.hosts: dict[BackendSpec, PortalHost] = {}
 
     def __del__(self) -> None:
-        if self.pid != os.getpid():
+        if self.pid != _process.pid:
             return  # inherited through fork: these loops never existed in this process
         for host in self.hosts.values():
             try:
@@ -236,10 +236,16 @@ class PortalManager:
     def host(self, spec: BackendSpec) -> PortalHost:
         """The calling thread's running host for ``spec``, started on first use."""
         holder: _ThreadHosts | None = getattr(self._local, "holder", None)
-        if holder is None or holder.pid != os.getpid():
+        if holder is None or holder.pid != _process.pid:
             holder = self._local.holder = _ThreadHosts()
         host = holder.hosts.get(spec)
         if host is None or not host.alive:
+            if interpreter_exit.in_progress:
+                # Starting a thread now would hang (or, since 3.12, raise) the exit.
+                raise PortalClosedError(
+                    "the interpreter is exiting and its portals are closed; no new one "
+                    "can be opened"
+                )
             host = holder.hosts[spec] = self._open(spec)
         return host
 
@@ -273,23 +279,42 @@ class PortalManager:
         self._local = threading.local()
 
 
-def _task_starter(task_group: TaskGroup) -> Callable[..., object]:
-    """How to start a call's task on the running loop, as cheaply as the loop allows.
+@asynccontextmanager
+async def _call_tasks() -> AsyncIterator[tuple[Callable[..., object], Callable[[], object]]]:
+    """How to start a call's task on the running loop as cheaply as the loop allows, and
+    how to cancel every such task.
 
-    anyio's ``TaskGroup.start_soon`` costs about 30 us on asyncio, a quarter of a whole
-    cross-thread call, so asyncio calls become plain tasks (cancelled and awaited by
-    the host on shutdown). On trio, anyio's task group is a thin layer over a nursery.
+    anyio's ``TaskGroup.start_soon`` costs about 30 us per task on either backend (it
+    wraps each task in a handle with its own cancel scope), a quarter of a whole
+    cross-thread call. So asyncio calls become plain tasks, cancelled and awaited by
+    the host on shutdown, and trio calls go straight into a native nursery. A call's
+    own cancel scope is still anyio's (see :mod:`._calls`).
     """
-    if asyncio._get_running_loop() is None:
-        return task_group.start_soon
-    loop = asyncio.get_running_loop()
+    if asyncio._get_running_loop() is not None:
+        loop = asyncio.get_running_loop()
 
-    def start(async_fn: Callable[..., Any], *args: Any) -> None:
-        keep_task(loop.create_task(async_fn(*args)))
+        def start(async_fn: Callable[..., Any], *args: Any) -> None:
+            keep_task(loop.create_task(async_fn(*args)))
 
-    return start
+        yield start, _nothing
+        return
+    trio = loaded_trio()
+    assert trio is not None, "a trio portal runs in trio"
+    async with trio.open_nursery() as nursery:
+        yield nursery.start_soon, nursery.cancel_scope.cancel
 
 
+def _nothing() -> None:
+    """Nothing to cancel: the host cancels asyncio call tasks one by one on shutdown."""
+
+
+class _Process:
+    #: This process's id, kept up to date across fork: os.getpid() is a system call,
+    #: and every bridged call checks that its portal was not inherited.
+    pid = os.getpid()
+
+
+_process = _Process()
 _managers: weakref.WeakSet[PortalManager] = weakref.WeakSet()
 _default_manager: PortalManager | None = None
 _default_lock = threading.Lock()
@@ -318,6 +343,7 @@ def _close_all_at_exit() -> None:
 
 def _reset_after_fork() -> None:
     global _default_lock
+    _process.pid = os.getpid()
     _default_lock = threading.Lock()
     for manager in list(_managers):
         manager._after_fork_in_child()

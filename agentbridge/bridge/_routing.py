@@ -25,7 +25,7 @@ from .._exceptions import (
     NotAwaitableError,
     PortalClosedError,
 )
-from ._calls import Call, interpreter_exit
+from ._calls import Call, close_awaitable, interpreter_exit, reentry_depth
 from ._portals import PortalHost, PortalManager, get_portal_manager
 from ._settings import (
     Policy,
@@ -196,13 +196,43 @@ def _apply_policy(policy: Policy, running: str, fn: object) -> None:
 
 
 def _run_on_host_loop(host_loop: HostLoop, awaitable: Awaitable[T], limit: float | None) -> T:
+    if limit is None:
+        # No deadline to enforce: the host loop's own cancel scopes already reach the
+        # task (from_thread.run attaches it to the worker's scope), and Ctrl-C never
+        # lands in a worker thread, so a Call and its cancel scope would be dead weight.
+        reentered = _Reentry(awaitable)
+        try:
+            result: T = host_loop.run(reentered)
+        except BaseException:
+            reentered.close_unstarted()
+            raise
+        return result
     call: Call[T] = Call(awaitable, limit, reentry=True)
     try:
-        result: T = host_loop.run(call.execute)
+        result = host_loop.run(call.execute)
     except BaseException:
         call.fail(concurrent.futures.CancelledError())
         raise
     return result
+
+
+class _Reentry:
+    """Awaits a coroutine on its host loop one nesting level deeper (see ``to_thread``)."""
+
+    __slots__ = ("_awaitable", "_started")
+
+    def __init__(self, awaitable: Awaitable[Any]) -> None:
+        self._awaitable = awaitable
+        self._started = False
+
+    async def __call__(self) -> Any:
+        self._started = True
+        reentry_depth.set(reentry_depth.get() + 1)
+        return await self._awaitable
+
+    def close_unstarted(self) -> None:
+        if not self._started:
+            close_awaitable(self._awaitable)
 
 
 def _run_on_portal(host: PortalHost, awaitable: Awaitable[T], limit: float | None) -> T:

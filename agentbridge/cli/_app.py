@@ -15,7 +15,7 @@ import agentbridge as ab
 
 from ._errors import EXIT_FAILED, print_traceback, reporting
 from ._format import status_name
-from ._loading import import_modules, load_workflow, parse_inputs
+from ._loading import import_modules, parse_inputs
 from ._progress import follow, follow_quietly
 from ._summary import failure_lines, print_result, print_workflow
 
@@ -97,7 +97,7 @@ def run(
     """
     with reporting(debug=debug):
         import_modules(modules)
-        workflow = load_workflow(file)
+        workflow = ab.Workflow.from_yaml(file)
         events = ab.Runtime(backend=backend).stream_sync(workflow, inputs, timeout=timeout)
         if as_json:
             # Whatever the steps print must not corrupt the JSON on stdout.
@@ -136,6 +136,6 @@ def validate(file: Path, modules: tuple[str, ...], debug: bool) -> None:
     """
     with reporting(debug=debug):
         import_modules(modules)
-        workflow = load_workflow(file)
+        workflow = ab.Workflow.from_yaml(file)
         ab.Runtime().validate(workflow)
     print_workflow(Console(highlight=False), workflow)

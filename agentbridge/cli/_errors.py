@@ -13,7 +13,6 @@ import agentbridge as ab
 __all__ = (
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
-    "EXIT_OK",
     "EXIT_USAGE",
     "CliError",
     "UserError",
@@ -22,7 +21,6 @@ __all__ = (
     "reporting",
 )
 
-EXIT_OK = 0
 #: A step failed, or the run failed, was cancelled or timed out.
 EXIT_FAILED = 1
 #: A usage or validation error: nothing was run.
@@ -84,26 +82,13 @@ def reporting(*, debug: bool) -> Iterator[None]:
 
 
 def _as_cli_error(exc: BaseException, *, debug: bool) -> CliError | None:
-    if _interrupted(exc):
+    if isinstance(exc, KeyboardInterrupt):
         return _Interrupted("interrupted: the running steps were cancelled")
     if isinstance(exc, (UserError, ab.ConfigurationError)):
         return CliError(str(exc))
     if isinstance(exc, ab.WorkflowValidationError):
         return CliError(f"invalid workflow: {exc}")
-    if isinstance(exc, Exception) or _nested(exc):
+    if isinstance(exc, Exception):
         hint = "" if debug else " (run again with --debug to see the traceback)"
         return _Unexpected(f"unexpected error: {describe(exc)}{hint}")
     return None
-
-
-def _nested(exc: BaseException) -> tuple[BaseException, ...]:
-    """The exceptions inside an exception group; none for any other exception."""
-    nested = getattr(exc, "exceptions", ())
-    return nested if isinstance(nested, tuple) else ()
-
-
-def _interrupted(exc: BaseException) -> bool:
-    """Ctrl-C, even when a task group wrapped it in an exception group."""
-    if isinstance(exc, KeyboardInterrupt):
-        return True
-    return any(_interrupted(inner) for inner in _nested(exc))

@@ -1,4 +1,4 @@
-"""What ``run`` and ``validate`` read from the command line: inputs, modules, the file."""
+"""What ``run`` and ``validate`` take from the command line: inputs and modules."""
 
 from __future__ import annotations
 
@@ -6,16 +6,13 @@ import importlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import click
 import yaml
 
-import agentbridge as ab
-
 from ._errors import UserError, describe
 
-__all__ = ("import_modules", "load_workflow", "parse_inputs", "parse_value")
+__all__ = ("import_modules", "parse_inputs", "parse_value")
 
 # What a YAML scalar can become; anything else (a date, a list, a mapping) stays a string,
 # so ``--input`` never turns text into a structure the user did not ask for.
@@ -85,11 +82,3 @@ def _import(name: str) -> None:
         raise UserError(f"importing module {name!r} failed: {describe(exc)}") from exc
     except Exception as exc:
         raise UserError(f"importing module {name!r} failed: {describe(exc)}") from exc
-
-
-def load_workflow(path: Path) -> ab.Workflow:
-    """Read the workflow file at ``path``; structural problems raise at once."""
-    try:
-        return ab.Workflow.from_yaml(path)
-    except OSError as exc:
-        raise UserError(f"cannot read workflow file {str(path)!r}: {exc.strerror or exc}") from exc

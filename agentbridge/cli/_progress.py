@@ -51,8 +51,12 @@ class _Board:
     def __init__(self, workflow: ab.Workflow) -> None:
         self._title = workflow.name
         self._rows = {step.id: _Row(step.id, step.kind) for step in workflow.steps}
+        self._id_width = max((len(step_id) for step_id in self._rows), default=0)
         self._run_started_at = time.monotonic()
         self._finished = 0
+        # One spinner for every running row: it animates by the time since it first drew.
+        style = STATUS_STYLES["running"]
+        self._spinner = Spinner("dots", text=Text("running", style=style), style=style)
         # The refresh thread of ``Live`` renders while the main thread applies events.
         self._lock = threading.Lock()
 
@@ -97,7 +101,7 @@ class _Board:
 
     def _line(self, at: float, row: _Row, details: str) -> str:
         elapsed = at - self._run_started_at
-        return f"{elapsed:7.2f}s  {row.step_id:<14} {row.status:<10} {details}"
+        return f"{elapsed:7.2f}s  {row.step_id:<{self._id_width}}  {row.status:<10} {details}"
 
     def render(self, max_rows: int) -> RenderableType:
         """The table of the steps, with running times as of now.
@@ -130,7 +134,7 @@ class _Board:
                 cells: list[RenderableType] = [
                     Text(row.step_id),
                     row.kind,
-                    _status_cell(row.status),
+                    self._spinner if row.status == "running" else _status_text(row.status),
                     str(row.attempt) if row.attempt else "",
                     duration(elapsed),
                 ]
@@ -164,11 +168,8 @@ def _hidden_caption(hidden: list[_Row]) -> Text | None:
     return Text(f"and {count(len(hidden), 'more step')}: {more}", style="dim")
 
 
-def _status_cell(status: str) -> RenderableType:
-    style = STATUS_STYLES.get(status, "")
-    if status == "running":
-        return Spinner("dots", text=Text(status, style=style), style=style)
-    return Text(status, style=style)
+def _status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLES.get(status, ""))
 
 
 def follow(

@@ -48,7 +48,7 @@ def print_result(console: Console, result: ab.WorkflowResult) -> None:
             duration(step.duration),
         ]
         if errors:
-            cells.append(Text(describe(step.error) if step.error else "", style="red"))
+            cells.append(Text(describe(step.error) if step.error is not None else "", style="red"))
         table.add_row(*cells)
     console.print(table)
     outputs = result.to_dict().get("outputs")
@@ -99,7 +99,7 @@ def print_workflow(console: Console, workflow: ab.Workflow) -> None:
         ),
         soft_wrap=True,
     )
-    by_kind = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+    by_kind = ", ".join(f"{number} {kind}" for kind, number in sorted(kinds.items()))
     console.print(
         Text(
             f"{count(len(steps), 'step')} ({by_kind}),"

@@ -303,6 +303,52 @@ def test_exit_with_a_daemon_thread_blocked_in_a_call_is_quiet(backend: str) -> N
     assert outcome.stderr == "", outcome.describe()
 
 
+OPEN_ADAPTERS_AT_EXIT = """
+    import anyio
+    import agentbridge as ab
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def holding():
+        async with anyio.create_task_group() as group:
+            group.start_soon(anyio.sleep_forever)
+            try:
+                yield "entered"
+            finally:
+                group.cancel_scope.cancel()
+                print("context exit ran", flush=True)
+
+    async def ticks():
+        while True:
+            yield 1
+            await anyio.sleep(0)
+
+    def suspended():
+        # A generator that is still inside both adapters when the interpreter exits.
+        with ab.sync_context(holding()) as value, ab.iterate_sync(ticks()) as items:
+            for item in items:
+                yield value, item
+
+    GENERATOR = suspended()
+    print("first", next(GENERATOR), flush=True)
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_exit_with_adapters_still_open_is_prompt_and_quiet(backend: str) -> None:
+    """A ``sync_context`` and an ``iterate_sync`` left open in a generator that is only
+    finalised during interpreter shutdown (after the portals closed) do not hang the
+    exit or open a new portal: the context's exit runs as the portal closes, and the
+    exit writes nothing to stderr.
+    """
+    outcome = run_snippet(OPEN_ADAPTERS_AT_EXIT, env={"AGENTBRIDGE_BACKEND": backend}, timeout=10)
+    assert outcome.returncode == 0, outcome.describe()
+    assert outcome.lines[0] == "first ('entered', 1)", outcome.describe()
+    assert "context exit ran" in outcome.lines, outcome.describe()
+    assert outcome.stderr == "", outcome.describe()
+    assert outcome.elapsed < 5, outcome.describe()
+
+
 LATE_ATEXIT_CALL = """
     import atexit
 

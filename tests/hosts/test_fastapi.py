@@ -6,7 +6,8 @@ What a user would check, from outside, over loopback HTTP:
   result and its own request id (set by a middleware, read by the steps);
 * ``async def`` + ``run_workflow_async`` and ``def`` + ``run_workflow`` run the steps
   on the server's own loop; ``async def`` + ``run_workflow`` runs them on a portal loop;
-* a failing step becomes a 409 naming the user's exception type;
+* a failing step becomes a 409 naming the user's exception type; a run that outlives
+  its ``timeout=`` becomes a 504, its running step cancelled;
 * the server answers ``/health`` while workflows are parked at a gate;
 * SIGINT and SIGTERM during in-flight requests stop the server promptly and cleanly.
 """
@@ -59,6 +60,14 @@ def server(request: pytest.FixtureRequest, module_spawn: Spawner) -> Iterator[Ho
     host.assert_clean_stderr()
 
 
+def test_import_time_call_ran_on_a_portal_loop(server: HostProcess) -> None:
+    """The app module's ``ab.run_sync`` at import time worked, on a loop of its own."""
+    health = server.get("/health").json()
+    assert health["settings"]["loaded_in_pid"] == health["pid"]
+    assert health["settings"]["loaded_on"].startswith("asyncio:")
+    assert health["settings"]["loaded_on"] != health["loop"]
+
+
 @pytest.mark.parametrize("style", STYLES)
 def test_concurrent_requests_each_get_their_own_result(server: HostProcess, style: str) -> None:
     app = server.get("/health").json()
@@ -93,6 +102,21 @@ def test_step_exception_becomes_the_error_response(server: HostProcess, style: s
         "error": "InventoryError",
         "message": "item 'widget' is out of stock",
     }
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_workflow_timeout_cancels_the_running_steps(server: HostProcess, style: str) -> None:
+    n = 100 + STYLES.index(style)  # unique in this server's output
+    response = server.get(f"/{style}/park?n={n}&timeout=0.2")
+    assert response.status_code == 504, response.text
+    assert response.json() == {
+        "error": "WorkflowTimeoutError",
+        "timeout": 0.2,
+        "steps": {"park": "cancelled"},
+    }
+    # The step parked at the gate was cancelled (not abandoned): its cleanup ran.
+    server.wait_output(f"park step n={n} cancelled: cleanup ran")
+    assert server.get("/gate").json()["parked"] == 0
 
 
 class Parking:
@@ -186,6 +210,35 @@ def test_signal_during_in_flight_requests_stops_cleanly(
     assert code == (0 if signum == signal.SIGINT else -signal.SIGTERM), server.report()
     assert "Finished server process" in server.stderr
     server.assert_clean_stderr()
+
+
+def test_graceful_timeout_cancels_the_workflows_still_running(spawn: Spawner) -> None:
+    """With ``--timeout-graceful-shutdown``, workflows that never finish do not hold the
+    server: once the timeout expires uvicorn cancels the requests and exits.
+
+    The ``async def`` route's workflow is cancelled with its request (its step's cleanup
+    runs); the ``def`` route's worker thread is abandoned by Starlette, and its workflow
+    is left to the process exit. Whether uvicorn still sends a cancelled request its 500
+    before it exits, or just closes the connection, is a race inside uvicorn.
+    """
+    server = start_server(spawn, "uvicorn", graceful=1)
+
+    async def scenario() -> list[httpx.Response | BaseException]:
+        async with async_client(server.url) as client:
+            parking = Parking(client)
+            await parking.park(["/async-api/park?n=1", "/sync-api-def/park?n=2"])
+            server.send(signal.SIGTERM)
+            return await asyncio.gather(*parking.parked, return_exceptions=True)
+
+    for outcome in asyncio.run(scenario()):
+        if isinstance(outcome, httpx.Response):
+            assert outcome.status_code == 500, outcome.text
+        else:
+            assert isinstance(outcome, httpx.RemoteProtocolError), repr(outcome)
+    assert server.wait_exit() == -signal.SIGTERM, server.report()
+    assert "timeout graceful shutdown exceeded" in server.stderr
+    assert "park step n=1 cancelled: cleanup ran" in server.stdout, server.report()
+    assert "Finished server process" in server.stderr
 
 
 def test_hypercorn_trio_shuts_down_cleanly_after_traffic(spawn: Spawner) -> None:

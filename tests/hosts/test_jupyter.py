@@ -31,6 +31,12 @@ def outputs_of(cell: Any) -> tuple[list[str], list[dict[str, Any]]]:
     return results, errors
 
 
+def stream_text(cells: Any, index: int) -> str:
+    """What the ``index``-th code cell printed on stdout and stderr."""
+    cell = [cell for cell in cells if cell.cell_type == "code"][index]
+    return "".join(out["text"] for out in cell.outputs if out["output_type"] == "stream")
+
+
 def test_notebook_runs_and_shows_the_right_outputs() -> None:
     notebook = nbformat.read(EXAMPLES / "notebook.ipynb", as_version=4)
     client = nbclient.NotebookClient(
@@ -51,7 +57,10 @@ def test_notebook_runs_and_shows_the_right_outputs() -> None:
     assert error["ename"] == "StepFailedError"
     traceback = ANSI_COLOURS.sub("", "\n".join(error["traceback"]))
     assert "InventoryError: item 'widget' is out of stock" in traceback
-    assert cells[6] == (["'the kernel is still fine'"], [])
+    # A run timeout cancelled the step parked at the gate (its cleanup printed a line).
+    assert cells[6] == (["('timed_out', 'cancelled')"], [])
+    assert "park step n=1 cancelled: cleanup ran" in stream_text(notebook.cells, 6)
+    assert cells[7] == (["'the kernel is still fine'"], [])
 
 
 @pytest.fixture
@@ -90,13 +99,24 @@ def execute(manager: KernelManager, code: str) -> tuple[dict[str, Any], list[str
         client.stop_channels()
 
 
+#: The two sync calls a cell can be blocked in when the kernel is interrupted.
+BLOCKED_CALLS = {
+    "run_sync": "ab.run_sync(wait_forever, marker)",
+    "run_workflow": "ab.run_workflow(WAIT, {'marker': marker}, registry=registry)",
+}
+
+
+@pytest.mark.parametrize("call", sorted(BLOCKED_CALLS))
 def test_interrupt_cancels_the_sync_call_and_the_kernel_keeps_working(
-    kernel: KernelManager, tmp_path: Path
+    kernel: KernelManager, tmp_path: Path, call: str
 ) -> None:
     code = f"""
         import anyio, pathlib
         import agentbridge as ab
 
+        registry = ab.Registry()
+
+        @registry.agent
         async def wait_forever(marker):
             pathlib.Path(marker, "started").touch()
             try:
@@ -104,7 +124,16 @@ def test_interrupt_cancels_the_sync_call_and_the_kernel_keeps_working(
             finally:
                 pathlib.Path(marker, "cancelled").touch()
 
-        ab.run_sync(wait_forever, {str(tmp_path)!r})
+        WAIT = ab.Workflow.from_dict({{
+            "name": "wait",
+            "inputs": ["marker"],
+            "steps": [
+                {{"id": "wait", "agent": "wait_forever",
+                  "inputs": {{"marker": "${{inputs.marker}}"}}}},
+            ],
+        }})
+        marker = {str(tmp_path)!r}
+        {BLOCKED_CALLS[call]}
     """
     client = kernel.client()
     client.start_channels()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import signal
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
-from ._harness import HostProcess, Spawner, free_port, get_all
+from ._harness import DEADLINE, HostProcess, Spawner, free_port, get_all, wait_for
 
 pytestmark = [pytest.mark.hosts, pytest.mark.timeout(120)]
 
@@ -73,3 +75,22 @@ def test_step_exception_becomes_the_error_response(spawn: Spawner) -> None:
         "error": "InventoryError",
         "message": "item 'widget' is out of stock",
     }
+
+
+def test_ctrl_c_with_a_workflow_in_flight_exits_cleanly(spawn: Spawner) -> None:
+    """Ctrl-C while a view waits in ``run_workflow``: waitress stops serving, waits for
+    its busy thread (5 s, fixed in waitress), says so, and lets the interpreter exit; the
+    bridge's exit hook then cancels the workflow still running (its step's cleanup runs).
+    """
+    server = start_flask(spawn)
+    with ThreadPoolExecutor(1) as pool:
+        request = pool.submit(server.get, "/park/1")
+        wait_for(lambda: server.get("/stats").json()["parked"] == 1, "the workflow to park")
+        server.send(signal.SIGINT)
+        code = server.wait_exit()
+        with pytest.raises(httpx.TransportError):
+            request.result(DEADLINE)
+    assert code == 0, server.report()
+    assert "park step n=1 cancelled: cleanup ran" in server.stdout, server.report()
+    assert "WARNING:waitress:1 thread(s) still running" in server.stderr
+    server.assert_clean_stderr()

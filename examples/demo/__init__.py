@@ -1,0 +1,1 @@
+"""The helpdesk triage demo; see ``workflow.yaml`` for how to run it."""

@@ -1,0 +1,110 @@
+"""``agentbridge validate``, and validation errors of ``run``: exit 2, one clear message."""
+
+from __future__ import annotations
+
+import pytest
+
+from ._helpers import STEPS, Invoke, WriteWorkflow
+
+VALID = """\
+    name: pipeline
+    inputs:
+      text: null
+      times: {default: 2}
+    steps:
+      - id: fetch
+        tool: cli_echo
+        inputs: {value: "${inputs.text}"}
+      - id: left
+        tool: cli_echo
+        inputs: {value: "${steps.fetch.output}"}
+      - id: right
+        function: cli_add
+        inputs: {a: "${inputs.times}", b: 1}
+        depends_on: [fetch]
+      - id: join
+        agent: cli_flaky
+        inputs: {key: "${steps.left.output}"}
+        depends_on: [right]
+    outputs:
+      result: "${steps.join.output}"
+"""
+
+
+def test_validate_prints_ok_and_a_summary(invoke: Invoke, write_workflow: WriteWorkflow) -> None:
+    path = write_workflow(VALID)
+    result = invoke("validate", path, "--import", STEPS)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"OK: workflow 'pipeline' from {path}"
+    assert lines[1] == "4 steps (1 agent, 1 function, 2 tool), 4 dependencies"
+    assert any("join" in line and "cli_flaky" in line and "left, right" in line for line in lines)
+    assert "inputs: text, times=2" in lines
+    assert "outputs: result" in lines
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_unknown_registry_names_exit_2_and_list_every_problem(
+    invoke: Invoke, write_workflow: WriteWorkflow, command: str
+) -> None:
+    path = write_workflow("""\
+        name: typos
+        steps:
+          - id: one
+            tool: cli_ecko
+          - id: two
+            function: cli_addd
+    """)
+    result = invoke(command, path, "--import", STEPS)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: invalid workflow: 2 problems")
+    assert "step 'one'" in result.stderr
+    assert "cli_ecko" in result.stderr
+    assert "step 'two'" in result.stderr
+    assert "cli_addd" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: broken\nsteps: [\n", "line"),
+        ("name: dup\nsteps:\n  - {id: a, tool: cli_echo}\n  - {id: a, tool: cli_echo}\n", "'a'"),
+        (
+            "name: loop\nsteps:\n"
+            "  - {id: a, tool: cli_echo, depends_on: [b]}\n"
+            "  - {id: b, tool: cli_echo, depends_on: [a]}\n",
+            "cycle",
+        ),
+        ("name: evil\nsteps: !!python/object:os.system {}\n", "line"),
+    ],
+    ids=["yaml-syntax", "duplicate-id", "cycle", "unsafe-tag"],
+)
+def test_structural_problems_exit_2(
+    invoke: Invoke, write_workflow: WriteWorkflow, command: str, text: str, expected: str
+) -> None:
+    result = invoke(command, write_workflow(text), "--import", STEPS)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: invalid workflow:")
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback_of_a_validation_error(
+    invoke: Invoke, write_workflow: WriteWorkflow
+) -> None:
+    path = write_workflow("name: typo\nsteps:\n  - {id: one, tool: cli_ecko}\n")
+    result = invoke("validate", path, "--import", STEPS, "--debug")
+    assert result.exit_code == 2
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "WorkflowValidationError" in result.stderr
+    assert "Error: invalid workflow:" in result.stderr
+
+
+def test_validate_refuses_a_directory(invoke: Invoke, tmp_path: object) -> None:
+    result = invoke("validate", tmp_path)
+    assert result.exit_code == 2
+    assert "is a directory" in result.stderr
