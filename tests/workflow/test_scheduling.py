@@ -185,29 +185,10 @@ async def test_max_concurrency_caps_running_async_steps(reg: ab.Registry) -> Non
     assert flight.most == 2
 
 
-async def test_max_concurrency_caps_sync_steps_too(reg: ab.Registry) -> None:
-    flight = InFlight(cap=2)
-
-    async def settle() -> None:
-        for _ in range(20):
-            await anyio.lowlevel.checkpoint()
-
-    @reg.function
-    def work() -> None:
-        flight.enter()
-        try:
-            assert flight.cap_reached.wait(10)
-            ab.run_sync(settle)
-        finally:
-            flight.leave()
-
-    wf = build(*({"id": f"s{i}", "function": "work"} for i in range(5)))
-    result = await ab.Runtime(reg, max_concurrency=2).run_async(wf)
-    assert result.status == "succeeded"
-    assert flight.most == 2
-
-
-async def test_max_threads_caps_sync_steps(reg: ab.Registry) -> None:
+@pytest.mark.parametrize("option", ["max_concurrency", "max_threads"])
+async def test_the_caps_hold_for_sync_steps(reg: ab.Registry, option: str) -> None:
+    """Both caps hold sync steps to two at once; async steps take no thread, so
+    ``max_threads`` lets one run beside them."""
     flight = InFlight(cap=2)
 
     async def settle() -> None:
@@ -229,9 +210,9 @@ async def test_max_threads_caps_sync_steps(reg: ab.Registry) -> None:
 
     wf = build(
         *({"id": f"s{i}", "function": "work"} for i in range(5)),
-        {"id": "a", "function": "free"},
+        *([{"id": "a", "function": "free"}] if option == "max_threads" else []),
     )
-    result = await ab.Runtime(reg, max_threads=2).run_async(wf)
+    result = await ab.Runtime(reg, **{option: 2}).run_async(wf)
     assert result.status == "succeeded"
     assert flight.most == 2
 
