@@ -65,6 +65,7 @@ class Call(Generic[T]):
         "future",
         "on_finish",
         "started",
+        "task",
         "timeout",
     )
 
@@ -77,6 +78,8 @@ class Call(Generic[T]):
         self.timeout = timeout
         #: Called (in the loop thread) when :meth:`run` is done, whatever the outcome.
         self.on_finish: Callable[[Call[T]], object] | None = None
+        #: The task running the call on an asyncio portal, held while it runs.
+        self.task: Any = None
         self.future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
     async def execute(self) -> T:

@@ -42,7 +42,6 @@ from anyio.lowlevel import EventLoopToken, current_token
 from .._exceptions import ConfigurationError, PortalClosedError
 from ._calls import Call, interpreter_exit
 from ._settings import BackendSpec, resolve_backend, resolve_cancel_grace
-from ._threads import keep_task
 from ._trio import loaded_trio
 
 __all__ = ("PortalManager", "get_portal_manager")
@@ -60,7 +59,7 @@ class PortalHost:
         self._stopping = False
         self._pending: set[Call[Any]] = set()  # submitted, not finished
         self._running: set[Call[Any]] = set()  # started as a task
-        self._start: Callable[..., object]
+        self._start: Callable[..., Any]
         self._drained: anyio.Event
         self._on_exit = on_exit
         self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -110,9 +109,10 @@ class PortalHost:
         else:
             self._running.add(call)
             call.on_finish = self._finished
-            self._start(call.run)
+            call.task = self._start(call.run)
 
     def _finished(self, call: Call[Any]) -> None:
+        call.task = None
         self._pending.discard(call)
         self._running.discard(call)
         if self._stopping and not self._running:
@@ -293,8 +293,9 @@ async def _call_tasks() -> AsyncIterator[tuple[Callable[..., object], Callable[[
     if asyncio._get_running_loop() is not None:
         loop = asyncio.get_running_loop()
 
-        def start(async_fn: Callable[..., Any], *args: Any) -> None:
-            keep_task(loop.create_task(async_fn(*args)))
+        def start(async_fn: Callable[..., Any], *args: Any) -> asyncio.Task[Any]:
+            # The caller keeps the task (the loop holds only a weak reference).
+            return loop.create_task(async_fn(*args))
 
         yield start, _nothing
         return

@@ -100,7 +100,7 @@ def _environ_reader() -> Callable[[str], str | None]:
 getenv: Final = _environ_reader()
 
 _configured = _Configured()
-_default_spec_cache: dict[tuple[Any, ...], BackendSpec] = {}
+_spec_cache: dict[tuple[Any, ...], BackendSpec] = {}
 
 
 def configure(
@@ -159,14 +159,21 @@ def configure(
 
 def resolve_backend(backend: str | None, backend_options: Mapping[str, Any] | None) -> BackendSpec:
     """Turn the ``backend``/``backend_options`` of a call into a :class:`BackendSpec`."""
-    if backend is None and backend_options is None:
-        # The common case, on every call: remember the answer for the current
-        # configuration and environment instead of rebuilding it.
-        key = (_configured.backend, _configured.backend_options, getenv(ENV_BACKEND))
-        cached = _default_spec_cache.get(key)
+    if backend_options is None and (backend is None or isinstance(backend, str)):
+        # The common case, on every call: a backend by name (or none) without options.
+        # Remember the answer for the current configuration and environment instead of
+        # rebuilding it; a handful of names is all a process ever uses.
+        key = (
+            backend,
+            _configured.backend,
+            _configured.backend_options,
+            getenv(ENV_BACKEND) if backend is None else None,
+        )
+        cached = _spec_cache.get(key)
         if cached is None:
-            _default_spec_cache.clear()
-            cached = _default_spec_cache[key] = _resolve_backend(None, None)
+            if len(_spec_cache) > 16:
+                _spec_cache.clear()
+            cached = _spec_cache[key] = _resolve_backend(backend, None)
         return cached
     return _resolve_backend(backend, backend_options)
 

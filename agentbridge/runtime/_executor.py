@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,6 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from anyio import CapacityLimiter, get_cancelled_exc_class
 
 from .._exceptions import (
@@ -150,6 +152,9 @@ class _Run:
         self.threads = CapacityLimiter(options.max_threads) if options.max_threads else None
         self.slots = CapacityLimiter(options.max_concurrency) if options.max_concurrency else None
         self.task_group: anyio.abc.TaskGroup | None = None
+        self.sync_queue: deque[str] = deque()
+        self.sync_runners = 0
+        self.sync_runner_limit: float = 1
 
     async def execute(self, timeout: float | None) -> WorkflowResult:
         started_at = datetime.now(timezone.utc)
@@ -160,8 +165,11 @@ class _Run:
         try:
             with anyio.move_on_after(timeout) as deadline:
                 async with anyio.create_task_group() as self.task_group:
+                    self.sync_runner_limit = (
+                        self.threads or anyio.to_thread.current_default_thread_limiter()
+                    ).total_tokens
                     for step_id in self.plan.roots:
-                        self.task_group.start_soon(self._run_step, step_id)
+                        self._start(step_id)
         except get_cancelled_exc_class():
             self._finish_run(RunStatus.CANCELLED, started_at, start, None)
             raise
@@ -221,9 +229,10 @@ class _Run:
                     return ExpressionError(f"output {name!r}: {exc}")
         return outputs
 
-    async def _run_step(self, step_id: str) -> None:
+    async def _run_step(self, step_id: str, *, runner: bool = False) -> None:
         # The first dependent a step makes ready runs next in this same task, the others
-        # in new tasks: a chain then costs no task spawns at all.
+        # start through _start: a chain then costs no task spawns at all. A runner of
+        # sync steps takes only sync steps along, so it never waits on an async one.
         next_id: str | None = step_id
         while next_id is not None:
             result = await self._execute_step(self.plan.calls[next_id])
@@ -238,11 +247,32 @@ class _Run:
             self.outputs[next_id] = result.output
             if self.failure is not None and self.fail_fast:
                 return  # the run is stopping: start nothing new
-            ready = self._ready_dependents(next_id)
-            next_id = ready[0] if ready else None
-            assert self.task_group is not None
-            for dependent in ready[1:]:
-                self.task_group.start_soon(self._run_step, dependent)
+            next_id = None
+            for dependent in self._ready_dependents(result.step_id):
+                if next_id is None and not (runner and self.plan.calls[dependent].is_async):
+                    next_id = dependent
+                else:
+                    self._start(dependent)
+
+    def _start(self, step_id: str) -> None:
+        assert self.task_group is not None
+        if self.plan.calls[step_id].is_async:
+            self.task_group.start_soon(self._run_step, step_id)
+            return
+        # Sync steps wait in a queue for a few runner tasks, no more than there are
+        # thread tokens: more could only wait for a token, and starting a task costs a
+        # fifth of a whole offload.
+        self.sync_queue.append(step_id)
+        if self.sync_runners < self.sync_runner_limit:
+            self.sync_runners += 1
+            self.task_group.start_soon(self._run_sync_steps)
+
+    async def _run_sync_steps(self) -> None:
+        try:
+            while self.sync_queue:
+                await self._run_step(self.sync_queue.popleft(), runner=True)
+        finally:
+            self.sync_runners -= 1
 
     def _ready_dependents(self, step_id: str) -> list[str]:
         ready = []
@@ -278,7 +308,10 @@ class _Run:
                         StepStarted(self.name, step_id=step.id, kind=step.kind, attempt=attempt)
                     )
                 try:
-                    output = await self._attempt(call, kwargs)
+                    if self.slots is None and step.timeout is None:
+                        output = await self._call(call, kwargs)  # two frames fewer
+                    else:
+                        output = await self._attempt(call, kwargs)
                 except Exception as exc:
                     if attempt <= step.retries:
                         if self.emit is not None:

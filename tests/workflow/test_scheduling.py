@@ -315,3 +315,38 @@ def test_one_run_with_more_nesting_sync_steps_than_thread_tokens(
     wide = build(*({"id": f"f{i}", "function": "fan", "inputs": {"i": i}} for i in range(45)))
     result = ab.run_workflow(wide, registry=reg, timeout=30, backend=portal_backend)
     assert result.outputs == {f"f{i}": i * 10 for i in range(45)}
+
+
+async def test_a_runner_of_sync_steps_never_waits_on_an_async_step(reg: ab.Registry) -> None:
+    """With one thread, sync steps share one runner task. The async dependent of the
+    first sync step waits for the second sync step: were it run by that runner, the
+    second would never start."""
+    released = anyio.Event()
+    order: list[str] = []
+
+    async def release() -> None:
+        released.set()
+
+    @reg.function
+    def first() -> None:
+        order.append("first")
+
+    @reg.function
+    async def waits() -> None:
+        with anyio.fail_after(10):
+            await released.wait()
+        order.append("waits")
+
+    @reg.function
+    def second() -> None:
+        order.append("second")
+        ab.run_sync(release)
+
+    wf = build(
+        {"id": "a", "function": "first"},
+        {"id": "b", "function": "waits", "depends_on": ["a"]},
+        {"id": "c", "function": "second"},
+    )
+    result = await ab.Runtime(reg, max_threads=1).run_async(wf)
+    assert result.status == "succeeded"
+    assert order == ["first", "second", "waits"]
