@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -25,6 +27,19 @@ def tests(session: nox.Session) -> None:
     """Run the test suite: both backends, uvloop, and the real-host scenarios."""
     install_groups(session, "test", "hosts", extras="[cli,uvloop]")
     session.run("pytest", *session.posargs)
+
+
+# The other supported Pythons (requires-python is >= 3.10), where this machine has them.
+COMPAT_PYTHONS = [
+    version for version in ("3.10", "3.12", "3.13") if shutil.which(f"python{version}")
+]
+
+
+@nox.session(python=COMPAT_PYTHONS, default=False)
+def compat(session: nox.Session) -> None:
+    """Run the suite, less the real-host scenarios, on the other supported Pythons."""
+    install_groups(session, "test", extras="[cli,uvloop]")
+    session.run("pytest", "--ignore=tests/hosts", *session.posargs)
 
 
 @nox.session

@@ -244,7 +244,7 @@ def _run_on_portal(host: PortalHost, awaitable: Awaitable[T], limit: float | Non
             return future.result()
         try:
             return future.result(limit + resolve_cancel_grace())
-        except TimeoutError:
+        except concurrent.futures.TimeoutError:  # not the built-in one before 3.11
             if future.done():
                 raise
         host.call_soon(call.cancel_in_loop)
