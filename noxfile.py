@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import nox
 
@@ -29,10 +30,19 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
+def _runs(command: str) -> bool:
+    """Whether ``command`` is a Python that starts (a pyenv shim may exist, yet refuse)."""
+    path = shutil.which(command)
+    if path is None:
+        return False
+    try:
+        return subprocess.run([path, "-c", ""], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 # The other supported Pythons (requires-python is >= 3.10), where this machine has them.
-COMPAT_PYTHONS = [
-    version for version in ("3.10", "3.12", "3.13") if shutil.which(f"python{version}")
-]
+COMPAT_PYTHONS = [version for version in ("3.10", "3.12", "3.13") if _runs(f"python{version}")]
 
 
 @nox.session(python=COMPAT_PYTHONS, default=False)
