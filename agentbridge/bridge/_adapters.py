@@ -230,7 +230,7 @@ class SyncContextManager(AbstractContextManager[T], Generic[T]):
         spec = resolve_backend(options["backend"], None)
         host = (options["manager"] or get_portal_manager()).host(spec)
         self._signal = host.call_soon
-        holder: Call[None] = Call(self._hold(), None, reentry=False)
+        holder: Call[None] = Call(self._hold(), None)
         host.submit(holder)
         waiting: list[concurrent.futures.Future[Any]] = [self._entered, holder.future]
         concurrent.futures.wait(waiting, return_when=concurrent.futures.FIRST_COMPLETED)

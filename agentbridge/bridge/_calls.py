@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import Any, Generic, Literal, TypeVar, cast
 
 from anyio import CancelScope, current_time
@@ -24,10 +23,6 @@ from .._exceptions import BridgeTimeoutError, PortalClosedError
 from ._trio import loaded_trio
 
 T = TypeVar("T")
-
-#: How many worker threads, each blocked waiting for the task it started, stand between
-#: the current task and the top of its loop. ``to_thread`` picks its token pool by it.
-reentry_depth: ContextVar[int] = ContextVar("agentbridge_reentry_depth", default=0)
 
 _Reason = Literal["cancelled", "timeout", "closed"]
 
@@ -61,7 +56,6 @@ class Call(Generic[T]):
         "_awaitable",
         "_cancel",
         "_reason",
-        "_reentry",
         "future",
         "on_finish",
         "started",
@@ -69,11 +63,10 @@ class Call(Generic[T]):
         "timeout",
     )
 
-    def __init__(self, awaitable: Awaitable[T], timeout: float | None, *, reentry: bool) -> None:
+    def __init__(self, awaitable: Awaitable[T], timeout: float | None) -> None:
         self._awaitable: Awaitable[T] | None = awaitable
         self._cancel: Callable[[], object] | None = None
         self._reason: _Reason | None = None
-        self._reentry = reentry
         self.started = False
         self.timeout = timeout
         #: Called (in the loop thread) when :meth:`run` is done, whatever the outcome.
@@ -87,8 +80,6 @@ class Call(Generic[T]):
         awaitable, self._awaitable = self._awaitable, None
         assert awaitable is not None, "a Call runs once"
         self.started = True
-        if self._reentry:
-            reentry_depth.set(reentry_depth.get() + 1)
         if self._reason is not None:
             close_awaitable(awaitable)
             raise self._outcome_exception()

@@ -287,8 +287,7 @@ async def _call_tasks() -> AsyncIterator[tuple[Callable[..., object], Callable[[
     anyio's ``TaskGroup.start_soon`` costs about 30 us per task on either backend (it
     wraps each task in a handle with its own cancel scope), a quarter of a whole
     cross-thread call. So asyncio calls become plain tasks, cancelled and awaited by
-    the host on shutdown, and trio calls go straight into a native nursery. A call's
-    own cancel scope is still anyio's (see :mod:`._calls`).
+    the host on shutdown, and trio calls go straight into a native nursery.
     """
     if asyncio._get_running_loop() is not None:
         loop = asyncio.get_running_loop()

@@ -25,7 +25,7 @@ from .._exceptions import (
     NotAwaitableError,
     PortalClosedError,
 )
-from ._calls import Call, close_awaitable, interpreter_exit, reentry_depth
+from ._calls import Call, close_awaitable, interpreter_exit
 from ._portals import PortalHost, PortalManager, get_portal_manager
 from ._settings import (
     Policy,
@@ -34,7 +34,7 @@ from ._settings import (
     resolve_policy,
     resolve_timeout,
 )
-from ._threads import HostLoop, host_loop_of_current_thread
+from ._threads import HostLoop, host_loop_of_current_thread, reentry_depth
 from ._trio import in_trio_run
 
 if sys.version_info >= (3, 11):
@@ -196,24 +196,24 @@ def _apply_policy(policy: Policy, running: str, fn: object) -> None:
 
 
 def _run_on_host_loop(host_loop: HostLoop, awaitable: Awaitable[T], limit: float | None) -> T:
-    if limit is None:
-        # No deadline to enforce: the host loop's own cancel scopes already reach the
-        # task (from_thread.run attaches it to the worker's scope), and Ctrl-C never
-        # lands in a worker thread, so a Call and its cancel scope would be dead weight.
-        reentered = _Reentry(awaitable)
-        try:
+    reentered = _Reentry(awaitable)
+    try:
+        if limit is None:
+            # No deadline to enforce: the host loop's own cancel scopes already reach the
+            # task (from_thread.run attaches it to the worker's scope), and Ctrl-C never
+            # lands in a worker thread, so a Call and its cancel scope would be dead weight.
             result: T = host_loop.run(reentered)
+            return result
+        call: Call[T] = Call(reentered(), limit)
+        try:
+            result = host_loop.run(call.execute)
         except BaseException:
-            reentered.close_unstarted()
+            call.fail(concurrent.futures.CancelledError())
             raise
         return result
-    call: Call[T] = Call(awaitable, limit, reentry=True)
-    try:
-        result = host_loop.run(call.execute)
     except BaseException:
-        call.fail(concurrent.futures.CancelledError())
+        reentered.close_unstarted()
         raise
-    return result
 
 
 class _Reentry:
@@ -236,7 +236,7 @@ class _Reentry:
 
 
 def _run_on_portal(host: PortalHost, awaitable: Awaitable[T], limit: float | None) -> T:
-    call: Call[T] = Call(awaitable, limit, reentry=False)
+    call: Call[T] = Call(awaitable, limit)
     host.submit(call)
     future = call.future
     try:

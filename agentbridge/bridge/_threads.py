@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import anyio.from_thread
@@ -12,7 +13,6 @@ import anyio.to_thread
 from anyio import CapacityLimiter, NoEventLoopError
 from anyio.lowlevel import RunVar
 
-from ._calls import reentry_depth
 from ._trio import loaded_trio
 
 if sys.version_info >= (3, 11):
@@ -24,6 +24,10 @@ __all__ = ("check_cancelled", "to_thread")
 
 T = TypeVar("T")
 PosArgsT = TypeVarTuple("PosArgsT")
+
+#: How many worker threads, each blocked waiting for the task it started, stand between
+#: the current task and the top of its loop. ``to_thread`` picks its token pool by it.
+reentry_depth: ContextVar[int] = ContextVar("agentbridge_reentry_depth", default=0)
 
 # One token pool per nesting level, per event loop (see to_thread).
 _nested_limiters: RunVar[dict[int, CapacityLimiter]] = RunVar("agentbridge_nested_limiters")

@@ -12,6 +12,7 @@ import functools
 import inspect
 from collections import deque
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from time import perf_counter
@@ -154,30 +155,29 @@ class _Run:
         self.task_group: anyio.abc.TaskGroup | None = None
         self.sync_queue: deque[str] = deque()
         self.sync_runners = 0
-        self.sync_runner_limit: float = 1
+        self.sync_runner_limit = (
+            self.threads or anyio.to_thread.current_default_thread_limiter()
+        ).total_tokens
 
     async def execute(self, timeout: float | None) -> WorkflowResult:
         started_at = datetime.now(timezone.utc)
         start = perf_counter()
         if self.emit is not None:
             self.emit(RunStarted(self.name, inputs=MappingProxyType(dict(self.inputs))))
-        status = RunStatus.SUCCEEDED
         try:
             with anyio.move_on_after(timeout) as deadline:
                 async with anyio.create_task_group() as self.task_group:
-                    self.sync_runner_limit = (
-                        self.threads or anyio.to_thread.current_default_thread_limiter()
-                    ).total_tokens
                     for step_id in self.plan.roots:
                         self._start(step_id)
         except get_cancelled_exc_class():
             self._finish_run(RunStatus.CANCELLED, started_at, start, None)
             raise
         if deadline.cancelled_caught:
-            assert timeout is not None
             status = RunStatus.TIMED_OUT
         elif self.failure is not None:
             status = RunStatus.FAILED
+        else:
+            status = RunStatus.SUCCEEDED
         return self._finish_run(status, started_at, start, self.failure, timeout)
 
     def _finish_run(
@@ -236,6 +236,7 @@ class _Run:
         next_id: str | None = step_id
         while next_id is not None:
             result = await self._execute_step(self.plan.calls[next_id])
+            done = next_id
             self._record(result)
             if result.status is not StepStatus.SUCCEEDED:
                 if self.failure is None:
@@ -244,11 +245,11 @@ class _Run:
                     assert self.task_group is not None
                     self.task_group.cancel_scope.cancel()
                 return
-            self.outputs[next_id] = result.output
+            self.outputs[done] = result.output
             if self.failure is not None and self.fail_fast:
                 return  # the run is stopping: start nothing new
             next_id = None
-            for dependent in self._ready_dependents(result.step_id):
+            for dependent in self._ready_dependents(done):
                 if next_id is None and not (runner and self.plan.calls[dependent].is_async):
                     next_id = dependent
                 else:
@@ -296,6 +297,8 @@ class _Run:
         start = perf_counter()
         attempt = 0
         delay = step.retry_delay
+        # Without a cap or a timeout an attempt is the bare call: two frames fewer.
+        call_once = self._call if self.slots is None and step.timeout is None else self._bounded
         try:
             while True:
                 try:
@@ -308,10 +311,7 @@ class _Run:
                         StepStarted(self.name, step_id=step.id, kind=step.kind, attempt=attempt)
                     )
                 try:
-                    if self.slots is None and step.timeout is None:
-                        output = await self._call(call, kwargs)  # two frames fewer
-                    else:
-                        output = await self._attempt(call, kwargs)
+                    output = await call_once(call, kwargs)
                 except Exception as exc:
                     if attempt <= step.retries:
                         if self.emit is not None:
@@ -352,18 +352,14 @@ class _Run:
             step.id, step.kind, status, output, attempts, started_at, perf_counter() - start, error
         )
 
-    async def _attempt(self, call: _StepCall, kwargs: dict[str, Any]) -> Any:
-        if self.slots is None:
-            return await self._call_with_timeout(call, kwargs)
-        async with self.slots:
-            return await self._call_with_timeout(call, kwargs)
-
-    async def _call_with_timeout(self, call: _StepCall, kwargs: dict[str, Any]) -> Any:
+    async def _bounded(self, call: _StepCall, kwargs: dict[str, Any]) -> Any:
+        """One attempt under the run's concurrency cap and the step's timeout."""
         timeout = call.step.timeout
-        if timeout is None:
-            return await self._call(call, kwargs)
-        with anyio.move_on_after(timeout):
-            return await self._call(call, kwargs)
+        async with self.slots or nullcontext():
+            if timeout is None:
+                return await self._call(call, kwargs)
+            with anyio.move_on_after(timeout):
+                return await self._call(call, kwargs)
         what = "its thread was abandoned" if not call.is_async else "it was cancelled"
         raise StepTimeoutError(
             f"step {call.step.id!r} did not finish within its timeout of {timeout:g} s; {what}",

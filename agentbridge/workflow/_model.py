@@ -98,7 +98,7 @@ class Step:
                 f"retry_delay must be a number of seconds, 0 or more, got {self.retry_delay!r}"
             )
         bindings: dict[str, Binding] = {}
-        inputs: object = self.inputs  # checked at run time too: not every caller type-checks
+        inputs: object = self.inputs  # checked although typed: not every caller type-checks
         if not isinstance(inputs, Mapping):
             problems.append(
                 f"inputs must be a mapping of argument names to values, got {type(inputs).__name__}"
