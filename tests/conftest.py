@@ -47,3 +47,15 @@ def _fresh_bridge_settings(monkeypatch: pytest.MonkeyPatch) -> Any:
     ab.configure(reset=True)
     yield
     ab.configure(reset=True)
+
+
+@pytest.fixture
+def reg() -> ab.Registry:
+    """A fresh registry, so no test sees another test's steps."""
+    return ab.Registry()
+
+
+@pytest.fixture
+def anyio_backend_name(anyio_backend: tuple[str, dict[str, object]]) -> str:
+    """The name of the backend the current anyio test runs on."""
+    return anyio_backend[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from ..workflow import StepKind
@@ -22,8 +23,13 @@ class Event:
 
     #: The name of the workflow being run.
     workflow: str
-    #: When it happened, by :func:`time.monotonic`.
+    #: The id of the run, as in its :attr:`WorkflowResult.run_id
+    #: <agentbridge.WorkflowResult.run_id>`.
+    run_id: str = field(kw_only=True)
+    #: When it happened, by :func:`time.monotonic`: for intervals within one process.
     at: float = field(default_factory=time.monotonic, kw_only=True)
+    #: When it happened, by the wall clock (UTC): for logs and other processes.
+    timestamp: datetime = field(default_factory=lambda: datetime.now(timezone.utc), kw_only=True)
 
 
 @dataclass(frozen=True)

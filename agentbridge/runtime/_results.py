@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -80,14 +80,23 @@ class StepResult:
     #: The exception of the last attempt, for a failed or timed-out step.
     error: BaseException | None = None
 
+    @property
+    def finished_at(self) -> datetime | None:
+        """When the step ended (UTC): ``started_at`` plus the monotonic ``duration``, or
+        ``None`` if the step never started.
+        """
+        return _end(self.started_at, self.duration)
+
     def to_dict(self) -> dict[str, Any]:
-        """The result as JSON-serialisable data."""
+        """The result as JSON-serialisable data; times are ISO 8601 strings."""
+        finished_at = self.finished_at
         return {
             "kind": self.kind,
             "status": self.status.value,
             "output": jsonable(self.output),
             "attempts": self.attempts,
             "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": finished_at.isoformat() if finished_at else None,
             "duration": self.duration,
             "error": _error_dict(self.error),
         }
@@ -116,6 +125,8 @@ class WorkflowResult:
     #: What ended a run that did not succeed: the first failing step's exception, or
     #: the timeout or cancellation.
     error: BaseException | None = None
+    #: The run's id: a new ``uuid4`` hex string for every run, also on its events.
+    run_id: str = field(kw_only=True)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "outputs", dict(self.outputs))
@@ -126,17 +137,31 @@ class WorkflowResult:
         """Whether every step succeeded."""
         return self.status is RunStatus.SUCCEEDED
 
+    @property
+    def finished_at(self) -> datetime:
+        """When the run ended (UTC): ``started_at`` plus the monotonic ``duration``."""
+        return self.started_at + timedelta(seconds=self.duration)
+
     def to_dict(self) -> dict[str, Any]:
-        """The result as JSON-serialisable data (``json.dumps`` accepts it as is)."""
+        """The result as JSON-serialisable data (``json.dumps`` accepts it as is); times
+        are ISO 8601 strings."""
         return {
             "workflow": self.workflow,
+            "run_id": self.run_id,
             "status": self.status.value,
             "outputs": jsonable(dict(self.outputs)),
             "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
             "duration": self.duration,
             "error": _error_dict(self.error),
             "steps": {step_id: step.to_dict() for step_id, step in self.steps.items()},
         }
+
+
+def _end(started_at: datetime | None, duration: float | None) -> datetime | None:
+    if started_at is None or duration is None:
+        return None
+    return started_at + timedelta(seconds=duration)
 
 
 def _error_dict(error: BaseException | None) -> dict[str, str] | None:

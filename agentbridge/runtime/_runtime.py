@@ -21,7 +21,6 @@ import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._exceptions import (
-    ConfigurationError,
     Problem,
     StepFailedError,
     WorkflowValidationError,
@@ -29,8 +28,10 @@ from .._exceptions import (
 from ..bridge import iterate_sync, run_sync, sync_context
 from ..workflow import Registry, Workflow
 from ..workflow._registry import check_allow_imports, check_registry, resolve_targets
+from ._driver import execute
 from ._events import Event
-from ._executor import Plan, RunOptions, execute
+from ._options import RunOptions
+from ._plan import Plan
 from ._results import RunStatus, WorkflowResult
 
 __all__ = ("Executor", "Runtime", "WorkflowLike", "run_workflow", "run_workflow_async")
@@ -103,7 +104,9 @@ class Executor:
         fail_fast: bool = True,
     ) -> None:
         self._backend = backend
-        self._options = _run_options(max_threads, max_concurrency, fail_fast)
+        self._options = RunOptions(
+            max_threads=max_threads, max_concurrency=max_concurrency, fail_fast=fail_fast
+        )
         self._workflow = load_workflow(workflow)
         self._plan = Plan(self._workflow, resolve_targets(self._workflow, registry, allow_imports))
 
@@ -124,7 +127,9 @@ class Executor:
         :raises WorkflowValidationError: for missing or unknown inputs; nothing ran
         :raises KeyboardInterrupt: on Ctrl-C, after the running steps were cancelled
         """
-        run = functools.partial(self._run_bound, self._plan.bind_inputs(inputs), _timeout(timeout))
+        run = functools.partial(
+            self._run_bound, self._plan.bind_inputs(inputs), self._options.with_timeout(timeout)
+        )
         return run_sync(run, backend=self._backend)
 
     async def run_async(
@@ -135,7 +140,9 @@ class Executor:
         Takes the arguments and raises the exceptions of :meth:`run`; cancelling the
         caller cancels every running step.
         """
-        return await self._run_bound(self._plan.bind_inputs(inputs), _timeout(timeout))
+        return await self._run_bound(
+            self._plan.bind_inputs(inputs), self._options.with_timeout(timeout)
+        )
 
     def stream(
         self, inputs: Mapping[str, Any] | None = None, *, timeout: float | None = None
@@ -148,7 +155,7 @@ class Executor:
 
         :raises WorkflowValidationError: for missing or unknown inputs, before any event
         """
-        return self._stream(self._plan.bind_inputs(inputs), _timeout(timeout))
+        return self._stream(self._plan.bind_inputs(inputs), self._options.with_timeout(timeout))
 
     def stream_sync(
         self, inputs: Mapping[str, Any] | None = None, *, timeout: float | None = None
@@ -160,10 +167,12 @@ class Executor:
 
         :raises WorkflowValidationError: for missing or unknown inputs, before any event
         """
-        return self._stream_sync(self._plan.bind_inputs(inputs), _timeout(timeout))
+        return self._stream_sync(
+            self._plan.bind_inputs(inputs), self._options.with_timeout(timeout)
+        )
 
-    async def _run_bound(self, values: dict[str, Any], timeout: float | None) -> WorkflowResult:
-        result = await execute(self._plan, values, self._options, timeout=timeout)
+    async def _run_bound(self, values: dict[str, Any], options: RunOptions) -> WorkflowResult:
+        result = await execute(self._plan, values, options)
         if result.status is RunStatus.SUCCEEDED:
             return result
         error = result.error
@@ -189,17 +198,17 @@ class Executor:
     # letting an exception into the channel's task group would wrap it in a group, so
     # the sync stream also carries errors of the bridge out of the channel first.
 
-    async def _stream(self, values: dict[str, Any], timeout: float | None) -> AsyncIterator[Event]:
-        async with self._events(values, timeout) as events:
+    async def _stream(self, values: dict[str, Any], options: RunOptions) -> AsyncIterator[Event]:
+        async with self._events(values, options) as events:
             async for event in events:
                 try:
                     yield event
                 except GeneratorExit:
                     return
 
-    def _stream_sync(self, values: dict[str, Any], timeout: float | None) -> Iterator[Event]:
+    def _stream_sync(self, values: dict[str, Any], options: RunOptions) -> Iterator[Event]:
         with (
-            sync_context(self._events(values, timeout), backend=self._backend) as events,
+            sync_context(self._events(values, options), backend=self._backend) as events,
             iterate_sync(events, backend=self._backend) as items,
         ):
             while True:
@@ -218,11 +227,11 @@ class Executor:
 
     @asynccontextmanager
     async def _events(
-        self, values: dict[str, Any], timeout: float | None
+        self, values: dict[str, Any], options: RunOptions
     ) -> AsyncIterator[MemoryObjectReceiveStream[Event]]:
         send, receive = anyio.create_memory_object_stream[Event](math.inf)
         async with anyio.create_task_group() as task_group:
-            task_group.start_soon(self._feed, send, values, timeout)
+            task_group.start_soon(self._feed, send, values, options)
             try:
                 with receive:
                     yield receive
@@ -230,7 +239,7 @@ class Executor:
                 task_group.cancel_scope.cancel()
 
     async def _feed(
-        self, send: MemoryObjectSendStream[Event], values: dict[str, Any], timeout: float | None
+        self, send: MemoryObjectSendStream[Event], values: dict[str, Any], options: RunOptions
     ) -> None:
         def emit(event: Event) -> None:
             try:
@@ -239,7 +248,7 @@ class Executor:
                 pass  # the consumer stopped listening; the run is being cancelled
 
         with send:
-            await execute(self._plan, values, self._options, timeout=timeout, emit=emit)
+            await execute(self._plan, values, options, emit=emit)
 
 
 class Runtime:
@@ -263,7 +272,7 @@ class Runtime:
     ) -> None:
         self._registry = check_registry(registry)
         self._allow_imports = check_allow_imports(allow_imports)
-        _run_options(max_threads, max_concurrency, fail_fast)
+        RunOptions(max_threads=max_threads, max_concurrency=max_concurrency, fail_fast=fail_fast)
         self._options: dict[str, Any] = {
             "backend": backend,
             "max_threads": max_threads,
@@ -370,26 +379,3 @@ async def run_workflow_async(
     """
     executor = Executor(workflow, registry, allow_imports=allow_imports)
     return await executor.run_async(inputs, timeout=timeout)
-
-
-def _run_options(max_threads: object, max_concurrency: object, fail_fast: object) -> RunOptions:
-    for name, value in (("max_threads", max_threads), ("max_concurrency", max_concurrency)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise ConfigurationError(
-                f"{name} must be a whole number, 1 or more, or None; got {value!r}"
-            )
-    if not isinstance(fail_fast, bool):
-        raise ConfigurationError(f"fail_fast must be True or False, got {fail_fast!r}")
-    return RunOptions(max_threads, max_concurrency, fail_fast)  # type: ignore[arg-type]
-
-
-def _timeout(timeout: object) -> float | None:
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        raise ConfigurationError(
-            f"timeout must be a positive number of seconds or None, got {timeout!r}"
-        )
-    return float(timeout)

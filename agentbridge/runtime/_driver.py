@@ -1,0 +1,224 @@
+"""The driver: the anyio loop that runs a plan, connecting its run state and its runner.
+
+There are no rounds. When a step succeeds, each dependent whose last dependency that
+was is started at once, in the run's task group, so a fast branch never waits for a
+slow sibling. The :class:`~._state.RunState` decides what is ready and how the run
+ends; the :class:`~._runner.StepRunner` executes each attempt; the driver owns the
+tasks, the caps, the timeouts, the retry delays and the events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
+from datetime import datetime, timezone
+from time import perf_counter
+from types import MappingProxyType
+from typing import Any
+
+import anyio
+from anyio import CapacityLimiter, get_cancelled_exc_class
+
+from .._exceptions import ExpressionError, StepTimeoutError
+from ._events import Event, RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
+from ._options import RunOptions
+from ._plan import Plan, StepCall
+from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
+from ._runner import LocalRunner, StepRunner
+from ._state import RunState, StepAttempts
+
+__all__ = ("Emit", "execute")
+
+Emit = Callable[[Event], object]
+
+
+async def execute(
+    plan: Plan,
+    inputs: Mapping[str, Any],
+    options: RunOptions,
+    *,
+    emit: Emit | None = None,
+    runner: StepRunner | None = None,
+    seed: Mapping[str, StepResult] | None = None,
+) -> WorkflowResult:
+    """Run ``plan`` on the current loop and return its result; never raises for a step.
+
+    :param runner: executes the attempts (default: a :class:`LocalRunner` with the
+        options' ``max_threads``, made on this loop)
+    :param seed: results recorded elsewhere, taken as this run's (see
+        :class:`RunState`)
+
+    Cancellation of the caller propagates (after every running step is recorded as
+    cancelled and, with ``emit``, :class:`RunFinished` is reported).
+    """
+    state = RunState(plan, inputs, fail_fast=options.fail_fast, seed=seed)
+    if runner is None:
+        runner = LocalRunner(options.max_threads)
+    return await _Run(state, runner, options, emit).execute()
+
+
+class _Run:
+    def __init__(
+        self, state: RunState, runner: StepRunner, options: RunOptions, emit: Emit | None
+    ) -> None:
+        self.state = state
+        self.calls = state.plan.calls
+        self.name = state.plan.workflow.name
+        self.run_id = uuid.uuid4().hex
+        self.runner = runner
+        self.options = options
+        self.emit = emit
+        self.slots = CapacityLimiter(options.max_concurrency) if options.max_concurrency else None
+        self.task_group: anyio.abc.TaskGroup | None = None
+        self.sync_queue: deque[str] = deque()
+        self.sync_runners = 0
+
+    async def execute(self) -> WorkflowResult:
+        started_at = datetime.now(timezone.utc)
+        start = perf_counter()
+        if self.emit is not None:
+            inputs = MappingProxyType(dict(self.state.inputs))
+            self.emit(RunStarted(self.name, run_id=self.run_id, inputs=inputs))
+        try:
+            with anyio.move_on_after(self.options.timeout) as deadline:
+                async with anyio.create_task_group() as self.task_group:
+                    for step_id in self.state.take_ready():
+                        self._start(step_id)
+        except get_cancelled_exc_class():
+            self._finish(RunStatus.CANCELLED, started_at, start)
+            raise
+        if deadline.cancelled_caught:
+            return self._finish(RunStatus.TIMED_OUT, started_at, start)
+        return self._finish(self.state.ended_status(), started_at, start)
+
+    def _finish(self, status: RunStatus, started_at: datetime, start: float) -> WorkflowResult:
+        result = self.state.result(
+            status,
+            run_id=self.run_id,
+            started_at=started_at,
+            duration=perf_counter() - start,
+            timeout=self.options.timeout,
+        )
+        if self.emit is not None:
+            self.emit(RunFinished(self.name, run_id=self.run_id, result=result))
+        return result
+
+    async def _run_step(self, step_id: str, *, runner: bool = False) -> None:
+        # The first dependent a step makes ready runs next in this same task, the others
+        # start through _start: a chain then costs no task spawns at all. A runner of
+        # steps away from the loop takes only such steps along, so it never waits on a
+        # step that runs on the loop.
+        next_id: str | None = step_id
+        while next_id is not None:
+            result = await self._execute_step(self.calls[next_id])
+            ready = self._record(result)
+            if self.state.stopping:
+                assert self.task_group is not None
+                self.task_group.cancel_scope.cancel()
+                return
+            next_id = None
+            for dependent in ready:
+                if next_id is None and not (runner and self.runner.on_loop(self.calls[dependent])):
+                    next_id = dependent
+                else:
+                    self._start(dependent)
+
+    def _start(self, step_id: str) -> None:
+        assert self.task_group is not None
+        if self.runner.on_loop(self.calls[step_id]):
+            self.task_group.start_soon(self._run_step, step_id)
+            return
+        # Steps away from the loop wait in a queue for a few runner tasks, no more than
+        # the runner's capacity: more could only wait for it, and starting a task costs
+        # a fifth of a whole thread offload.
+        self.sync_queue.append(step_id)
+        if self.sync_runners < self.runner.capacity:
+            self.sync_runners += 1
+            self.task_group.start_soon(self._run_queued_steps)
+
+    async def _run_queued_steps(self) -> None:
+        try:
+            while self.sync_queue:
+                await self._run_step(self.sync_queue.popleft(), runner=True)
+        finally:
+            self.sync_runners -= 1
+
+    def _record(self, result: StepResult) -> list[str]:
+        ready = self.state.record(result)
+        if self.emit is not None:
+            self.emit(
+                StepFinished(
+                    self.name,
+                    run_id=self.run_id,
+                    step_id=result.step_id,
+                    kind=result.kind,
+                    result=result,
+                )
+            )
+        return ready
+
+    async def _execute_step(self, call: StepCall) -> StepResult:
+        step = call.step
+        attempts = StepAttempts(step)
+        # Without a cap or a timeout an attempt is the bare call: two frames fewer.
+        call_once = (
+            self.runner.run if self.slots is None and step.timeout is None else self._bounded
+        )
+        try:
+            while True:
+                try:
+                    kwargs = self.state.step_inputs(step)
+                except ExpressionError as exc:
+                    return attempts.ended(StepStatus.FAILED, exc)
+                attempt = attempts.begin()
+                if self.emit is not None:
+                    self.emit(
+                        StepStarted(
+                            self.name,
+                            run_id=self.run_id,
+                            step_id=step.id,
+                            kind=step.kind,
+                            attempt=attempt,
+                        )
+                    )
+                try:
+                    output = await call_once(call, kwargs)
+                except Exception as exc:
+                    delay = attempts.retry_delay()
+                    if delay is None:
+                        return attempts.failed(exc)
+                    if self.emit is not None:
+                        self.emit(
+                            StepRetrying(
+                                self.name,
+                                run_id=self.run_id,
+                                step_id=step.id,
+                                kind=step.kind,
+                                attempt=attempt,
+                                error=exc,
+                                delay=delay,
+                            )
+                        )
+                    await anyio.sleep(delay)
+                    continue
+                return attempts.succeeded(output)
+        except get_cancelled_exc_class():
+            self._record(attempts.ended(StepStatus.CANCELLED, None))
+            raise
+
+    async def _bounded(self, call: StepCall, kwargs: dict[str, Any]) -> Any:
+        """One attempt under the run's concurrency cap and the step's timeout."""
+        timeout = call.step.timeout
+        async with self.slots or nullcontext():
+            if timeout is None:
+                return await self.runner.run(call, kwargs)
+            with anyio.move_on_after(timeout):
+                return await self.runner.run(call, kwargs)
+        raise StepTimeoutError(
+            f"step {call.step.id!r} did not finish within its timeout of {timeout:g} s; "
+            f"{self.runner.cancelled_how(call)}",
+            step_id=call.step.id,
+            timeout=timeout,
+        )

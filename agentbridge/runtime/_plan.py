@@ -1,0 +1,90 @@
+"""The plan: a workflow bound to the callables of its steps, built once, run many times."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .._exceptions import Problem, WorkflowValidationError
+from ..workflow import Step, Workflow
+
+__all__ = ("Plan", "StepCall")
+
+
+class StepCall:
+    """One step and the callable it resolved to."""
+
+    __slots__ = ("fn", "is_async", "step")
+
+    def __init__(self, step: Step, fn: Callable[..., Any]) -> None:
+        #: The step.
+        self.step = step
+        #: What the step calls.
+        self.fn = fn
+        #: Whether calling ``fn`` gives a coroutine to await (otherwise it blocks).
+        self.is_async = _is_async_callable(fn)
+
+
+def _is_async_callable(fn: Any) -> bool:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
+    )
+
+
+class Plan:
+    """A workflow bound to the callables of its steps, and its graph in the shape a run
+    walks it: each step's dependents, each step's number of dependencies, the roots."""
+
+    __slots__ = ("calls", "dependents", "indegree", "roots", "workflow")
+
+    def __init__(self, workflow: Workflow, targets: Mapping[str, Callable[..., Any]]) -> None:
+        self.workflow = workflow
+        self.calls = {step.id: StepCall(step, targets[step.id]) for step in workflow.steps}
+        self.dependents: dict[str, list[str]] = {step.id: [] for step in workflow.steps}
+        self.indegree = {step.id: len(step.depends_on) for step in workflow.steps}
+        for step in workflow.steps:
+            for dependency in step.depends_on:
+                self.dependents[dependency].append(step.id)
+        self.roots = [step.id for step in workflow.steps if not step.depends_on]
+
+    def bind_inputs(self, inputs: object) -> dict[str, Any]:
+        """The run's inputs, with defaults filled in.
+
+        :raises WorkflowValidationError: for a missing required input, an undeclared
+            input, or inputs that are not a mapping
+        """
+        declared = self.workflow.inputs
+        if inputs is None:
+            inputs = {}
+        if not isinstance(inputs, Mapping):
+            raise WorkflowValidationError(
+                [
+                    Problem(
+                        f"inputs must be a mapping of input names to values, got "
+                        f"{type(inputs).__name__}"
+                    )
+                ],
+                source=self.workflow.source,
+            )
+        problems = []
+        names = ", ".join(declared) or "none"
+        for name in inputs:
+            if name not in declared:
+                problems.append(Problem(f"unknown input {name!r}; the workflow declares: {names}"))
+        values = {}
+        for name, spec in declared.items():
+            if name in inputs:
+                values[name] = inputs[name]
+            elif spec.required:
+                problems.append(
+                    Problem(f"missing required input {name!r}; pass it in inputs={{{name!r}: ...}}")
+                )
+            else:
+                values[name] = spec.default
+        if problems:
+            raise WorkflowValidationError(problems, source=self.workflow.source)
+        return values
