@@ -42,6 +42,7 @@ async def execute(
     emit: Emit | None = None,
     runner: StepRunner | None = None,
     seed: Mapping[str, StepResult] | None = None,
+    run_id: str | None = None,
 ) -> WorkflowResult:
     """Run ``plan`` on the current loop and return its result; never raises for a step.
 
@@ -49,6 +50,8 @@ async def execute(
         options' ``max_threads``, made on this loop)
     :param seed: results recorded elsewhere, taken as this run's (see
         :class:`RunState`)
+    :param run_id: the run's id, on its result and events (default: a new ``uuid4``
+        hex string)
 
     Cancellation of the caller propagates (after every running step is recorded as
     cancelled and, with ``emit``, :class:`RunFinished` is reported).
@@ -56,24 +59,29 @@ async def execute(
     state = RunState(plan, inputs, fail_fast=options.fail_fast, seed=seed)
     if runner is None:
         runner = LocalRunner(options.max_threads)
-    return await _Run(state, runner, options, emit).execute()
+    return await _Run(state, runner, options, emit, run_id or uuid.uuid4().hex).execute()
 
 
 class _Run:
     def __init__(
-        self, state: RunState, runner: StepRunner, options: RunOptions, emit: Emit | None
+        self,
+        state: RunState,
+        runner: StepRunner,
+        options: RunOptions,
+        emit: Emit | None,
+        run_id: str,
     ) -> None:
         self.state = state
         self.calls = state.plan.calls
         self.name = state.plan.workflow.name
-        self.run_id = uuid.uuid4().hex
+        self.run_id = run_id
         self.runner = runner
         self.options = options
         self.emit = emit
         self.slots = CapacityLimiter(options.max_concurrency) if options.max_concurrency else None
         self.task_group: anyio.abc.TaskGroup | None = None
-        self.sync_queue: deque[str] = deque()
-        self.sync_runners = 0
+        self.queue: deque[str] = deque()
+        self.queue_tasks = 0
 
     async def execute(self) -> WorkflowResult:
         started_at = datetime.now(timezone.utc)
@@ -105,22 +113,22 @@ class _Run:
             self.emit(RunFinished(self.name, run_id=self.run_id, result=result))
         return result
 
-    async def _run_step(self, step_id: str, *, runner: bool = False) -> None:
+    async def _run_step(self, step_id: str, *, queued: bool = False) -> None:
         # The first dependent a step makes ready runs next in this same task, the others
-        # start through _start: a chain then costs no task spawns at all. A runner of
-        # steps away from the loop takes only such steps along, so it never waits on a
-        # step that runs on the loop.
+        # start through _start: a chain then costs no task spawns at all. A task serving
+        # the queue of steps away from the loop takes only such steps along, so it never
+        # waits on a step that runs on the loop.
         next_id: str | None = step_id
         while next_id is not None:
             result = await self._execute_step(self.calls[next_id])
             ready = self._record(result)
-            if self.state.stopping:
+            if ready is None:  # the run is stopping
                 assert self.task_group is not None
                 self.task_group.cancel_scope.cancel()
                 return
             next_id = None
             for dependent in ready:
-                if next_id is None and not (runner and self.runner.on_loop(self.calls[dependent])):
+                if next_id is None and not (queued and self.runner.on_loop(self.calls[dependent])):
                     next_id = dependent
                 else:
                     self._start(dependent)
@@ -130,22 +138,22 @@ class _Run:
         if self.runner.on_loop(self.calls[step_id]):
             self.task_group.start_soon(self._run_step, step_id)
             return
-        # Steps away from the loop wait in a queue for a few runner tasks, no more than
+        # Steps away from the loop wait in a queue served by a few tasks, no more than
         # the runner's capacity: more could only wait for it, and starting a task costs
         # a fifth of a whole thread offload.
-        self.sync_queue.append(step_id)
-        if self.sync_runners < self.runner.capacity:
-            self.sync_runners += 1
+        self.queue.append(step_id)
+        if self.queue_tasks < self.runner.capacity:
+            self.queue_tasks += 1
             self.task_group.start_soon(self._run_queued_steps)
 
     async def _run_queued_steps(self) -> None:
         try:
-            while self.sync_queue:
-                await self._run_step(self.sync_queue.popleft(), runner=True)
+            while self.queue:
+                await self._run_step(self.queue.popleft(), queued=True)
         finally:
-            self.sync_runners -= 1
+            self.queue_tasks -= 1
 
-    def _record(self, result: StepResult) -> list[str]:
+    def _record(self, result: StepResult) -> list[str] | None:
         ready = self.state.record(result)
         if self.emit is not None:
             self.emit(
@@ -203,7 +211,7 @@ class _Run:
                         )
                     await anyio.sleep(delay)
                     continue
-                return attempts.succeeded(output)
+                return attempts.ended(StepStatus.SUCCEEDED, None, output)
         except get_cancelled_exc_class():
             self._record(attempts.ended(StepStatus.CANCELLED, None))
             raise

@@ -57,10 +57,6 @@ class StepAttempts:
         self._delay *= 2
         return delay
 
-    def succeeded(self, output: Any) -> StepResult:
-        """The result of a step whose last attempt returned ``output``."""
-        return self.ended(StepStatus.SUCCEEDED, None, output)
-
     def failed(self, error: BaseException) -> StepResult:
         """The result of a step that ends with ``error``: timed out if it is this step's
         own timeout, failed otherwise."""
@@ -180,11 +176,6 @@ class RunState:
         ready, self._ready = self._ready, []
         return ready
 
-    @property
-    def stopping(self) -> bool:
-        """Whether the run is stopping: a step failed and the run fails fast."""
-        return self.failure is not None and self.fail_fast
-
     def step_inputs(self, step: Step) -> dict[str, Any]:
         """The keyword arguments of ``step``'s next attempt, from the outputs so far.
 
@@ -193,21 +184,23 @@ class RunState:
         kwargs: dict[str, Any] = evaluate(step._bindings, self.inputs, self.outputs)
         return kwargs
 
-    def record(self, result: StepResult) -> list[str]:
-        """Record how a step ended; the dependents that this makes ready.
+    def record(self, result: StepResult) -> list[str] | None:
+        """Record how a step ended; the dependents that this makes ready, or ``None``
+        once the run is stopping (a step failed and the run fails fast).
 
         A step that did not succeed releases none of its dependents, and is the run's
         failure if it is the first (a cancelled step is not a failure: something else
-        stopped the run). Once the run is stopping, nothing new becomes ready.
+        stopped the run).
         """
         step_id = result.step_id
         self.results[step_id] = result
-        if result.status is not StepStatus.SUCCEEDED:
-            if self.failure is None and result.status is not StepStatus.CANCELLED:
-                self.failure = result.error
-            return []
-        self.outputs[step_id] = result.output
+        if result.status is StepStatus.SUCCEEDED:
+            self.outputs[step_id] = result.output
+        elif self.failure is None and result.status is not StepStatus.CANCELLED:
+            self.failure = result.error
         if self.failure is not None and self.fail_fast:
+            return None
+        if result.status is not StepStatus.SUCCEEDED:
             return []
         ready = []
         waiting = self._waiting
