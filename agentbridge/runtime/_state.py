@@ -33,7 +33,7 @@ class StepAttempts:
     """One step's attempts as they happen: counts them, decides on retries, and makes
     the step's result. Its clock starts when it is made, before the first attempt."""
 
-    __slots__ = ("_delay", "_start", "attempts", "started_at", "step")
+    __slots__ = ("_start", "attempts", "started_at", "step")
 
     def __init__(self, step: Step) -> None:
         self.step = step
@@ -41,7 +41,6 @@ class StepAttempts:
         self.attempts = 0
         self.started_at = datetime.now(timezone.utc)
         self._start = perf_counter()
-        self._delay = step.retry_delay
 
     def begin(self) -> int:
         """Count a new attempt; its number, from 1."""
@@ -53,9 +52,8 @@ class StepAttempts:
         ``None`` if the step has no retries left. The delay doubles each time."""
         if self.attempts > self.step.retries:
             return None
-        delay = self._delay
-        self._delay *= 2
-        return delay
+        # Doubling is exact in binary floating point: the same as doubling each time.
+        return self.step.retry_delay * float(2 ** (self.attempts - 1))
 
     def failed(self, error: BaseException) -> StepResult:
         """The result of a step that ends with ``error``: timed out if it is this step's
