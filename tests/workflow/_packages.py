@@ -25,7 +25,7 @@ import sys
 from functools import partial
 from os import system
 
-from {lib}.agents import Agent, Tool, default_agent
+from {lib}.agents import Agent, Tool, default_agent, logged
 
 pathlib.Path(r"{root}", __name__ + ".imported").write_text("imported")
 
@@ -41,6 +41,22 @@ def double(x):
 
 def _private(x):
     return x
+
+
+@logged
+def wrapped(x):
+    return x * 6
+
+
+@functools.lru_cache
+def cached(x):
+    return x * 7
+
+
+def __getattr__(name):
+    if not name.startswith("_"):  # the import system asks for __path__ and the like
+        pathlib.Path(r"{root}", "getattr.ran").write_text(name)
+    raise AttributeError(name)
 
 
 class Helper:
@@ -66,6 +82,7 @@ class Helper:
 """
 
 _AGENTS = """\
+import functools
 import pathlib
 
 pathlib.Path(r"{root}", __name__ + ".imported").write_text("imported")
@@ -82,6 +99,14 @@ class Tool:
 
 
 default_agent = Agent()
+
+
+def logged(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    return wrapper
 """
 
 _ALIAS = """\
@@ -120,7 +145,7 @@ class EvilPackage:
 
     def ran(self) -> list[str]:
         """The marks of everything that must never happen, found in the root."""
-        marks = ("pwned", "marker.imported", "main.ran", "property.ran")
+        marks = ("pwned", "marker.imported", "main.ran", "property.ran", "getattr.ran")
         return [mark for mark in marks if (self.root / mark).exists()]
 
     def forget(self) -> None:

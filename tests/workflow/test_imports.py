@@ -101,6 +101,7 @@ ESCAPES: dict[str, tuple[str, dict[str, Any], str]] = {
     "dotted form through an import": ("{steps}.os.system", {"command": "{touch}"}, "No module"),
     "a package's __main__": ("{name}.__main__:x", {}, "'__main__' is private"),
     "sys.modules": ("{steps}:sys.modules", {}, "is the module 'sys'"),
+    "module __getattr__": ("{steps}:lazy", {}, "has no attribute 'lazy'"),
 }
 
 
@@ -147,6 +148,8 @@ def test_an_allowed_module_does_not_allow_what_it_imports(
         ("{steps}:Helper.triple", 63),
         ("{steps}:Helper.quadruple", 84),
         ("{steps}:Helper.Inner.quintuple", 105),
+        ("{steps}:wrapped", 126),
+        ("{steps}:cached", 147),
     ],
 )
 def test_what_an_allowed_module_defines_runs(evil: EvilPackage, target: str, expected: int) -> None:
