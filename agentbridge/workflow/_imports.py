@@ -15,9 +15,9 @@ A path resolves only if every rule holds, in this order:
    descriptor or ``__getattr__`` runs, and only in a module or a class: objects are not
    walked into.
 6. Every object reached is defined under a prefix: a module by its ``__name__``, a
-   class, function or callable object by its ``__module__``. One exception: a
-   non-callable object bound at the top level of an allowed module, such as
-   ``agent = Agent(...)``, which can only serve as an agent, through its ``run()``.
+   class, function or callable object by its ``__module__``. One exception: an agent
+   object bound at the top level of an allowed module, such as ``agent = Agent(...)``:
+   not callable, its class defines an async ``run()``, the only thing a step calls.
 
 So ``myapp.steps:os.system``, ``:system`` after ``from os import system``,
 ``:Helper.mro`` and ``:partial`` after ``from functools import partial`` all fail.
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from types import GetSetDescriptorType, MemberDescriptorType, ModuleType
+from types import GetSetDescriptorType, MemberDescriptorType, MethodType, ModuleType
 from typing import Any
 
 from .._exceptions import Problem
@@ -82,16 +82,19 @@ def import_target(name: str, kind: StepKind, prefixes: tuple[str, ...]) -> Any:
         if found is _MISSING:
             return Problem(f"cannot import {kind} {name!r}: {reached} has no attribute {part!r}")
         owner, value, reached = value, _bind(found, value), f"{reached}.{part}"
-    if not (_is_under(_defined_in(value), prefixes) or _is_module_level_object(value, owner)):
+    if not (_is_under(_defined_in(value), prefixes) or _is_agent_object(value, owner)):
         return _refused(kind, name, _why(value, reached, walking=False), prefixes)
     return value
 
 
 def _bind(found: Any, owner: Any) -> Any:
-    # What getattr would give for the two method wrappers a class may hold; both bind
-    # in C, running no code of the class.
-    if isinstance(found, staticmethod | classmethod):
-        return found.__get__(None, owner)
+    # What getattr would give for the two method wrappers a class may hold, built
+    # directly: classmethod.__get__ would call the __get__ of what it wraps (a property,
+    # say) on Pythons before 3.13.
+    if isinstance(found, staticmethod):
+        return found.__func__
+    if isinstance(found, classmethod) and callable(found.__func__):
+        return MethodType(found.__func__, owner)
     return found
 
 
@@ -106,8 +109,14 @@ def _defined_in(value: Any) -> object:
     return found
 
 
-def _is_module_level_object(value: Any, owner: Any) -> bool:
-    return isinstance(owner, ModuleType) and not (callable(value) or isinstance(value, ModuleType))
+def _is_agent_object(value: Any, owner: Any) -> bool:
+    """Whether ``value`` is an agent object bound at the top level of module ``owner``:
+    not callable, and its class defines an async ``run``."""
+    return (
+        isinstance(owner, ModuleType)
+        and not (callable(value) or isinstance(value, ModuleType))
+        and inspect.iscoroutinefunction(inspect.getattr_static(type(value), "run", None))
+    )
 
 
 def _why(value: Any, reached: str, *, walking: bool) -> str:
@@ -120,7 +129,7 @@ def _why(value: Any, reached: str, *, walking: bool) -> str:
         )
     defined = _defined_in(value)
     if not isinstance(defined, str):
-        return f"{reached} is {type(value).__name__} {value!r}, which no module defines"
+        return f"{reached} is a {type(value).__name__}, which no module defines"
     return f"{reached} is defined in {defined!r}"
 
 

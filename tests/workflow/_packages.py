@@ -22,6 +22,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import threading
 from functools import partial
 from os import system
 
@@ -33,6 +34,7 @@ SECRET = "s3cret"
 shell = functools.partial(os.system)
 tool = Tool()
 agent = Agent()
+worker = threading.Thread(target=os.system, args=("touch {root}/pwned",))
 
 
 def double(x):
@@ -73,6 +75,11 @@ class Helper:
 
     @property
     def runs_code(self):
+        pathlib.Path(r"{root}", "property.ran").write_text("ran")
+
+    @classmethod
+    @property
+    def chained(cls):
         pathlib.Path(r"{root}", "property.ran").write_text("ran")
 
     class Inner:

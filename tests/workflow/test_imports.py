@@ -24,6 +24,7 @@ def evil(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ev
 
 
 def workflow(target: str, inputs: dict[str, Any], kind: str = "function") -> ab.Workflow:
+    """One step ``s`` of ``kind`` calling ``target``; its output is the workflow's."""
     return ab.Workflow.from_dict(
         {
             "name": "imports",
@@ -80,9 +81,11 @@ ESCAPES: dict[str, tuple[str, dict[str, Any], str]] = {
         "defined in 'importlib'",
     ),
     "property": ("{steps}:Helper.runs_code", {}, "which no module defines"),
+    "class property": ("{steps}:Helper.chained", {}, "which no module defines"),
     "builtins": ("{steps}:__builtins__.exec", {"source": "{touch}"}, "private"),
     "globals": ("{steps}:double.__globals__", {}, "'__globals__' is private"),
     "private function": ("{steps}:_private", {"x": 1}, "'_private' is private"),
+    "object with a sync run": ("{steps}:worker", {}, "defined in 'threading'"),
     "walk into a function": (
         "{steps}:double.x",
         {},
@@ -128,7 +131,9 @@ def test_an_allowed_module_does_not_allow_what_it_imports(
     evil: EvilPackage, entry: str, escape: str
 ) -> None:
     target, inputs, why = formatted(evil, ESCAPES[escape])
-    wf = workflow(target, inputs)
+    wf = workflow(
+        target, inputs, kind="agent" if escape == "object with a sync run" else "function"
+    )
     with pytest.raises(ab.WorkflowValidationError) as caught:
         ENTRY_POINTS[entry](wf, [evil.name])
     (problem,) = caught.value.problems
