@@ -54,8 +54,16 @@ class Reference:
     def resolve(self, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:
         """The value this expression names, given the run's inputs and step outputs."""
         value = inputs[self.name] if self.root == "inputs" else outputs[self.name]
-        for depth, item in enumerate(self.path):
-            value = _step_into(value, item, self, depth)
+        for depth, (dotted, key) in enumerate(self.path):
+            if type(value) is dict and key in value:  # the common case, without a call
+                value = value[key]
+                continue
+            found = step_into(value, dotted, key)
+            if type(found) is Unreadable:
+                raise ExpressionError(
+                    f"{self.text}: {_describe(self, depth)} ({type(value).__name__}) {found.why}"
+                )
+            value = found
         return value
 
 
@@ -185,14 +193,6 @@ def evaluate(binding: Binding, inputs: Mapping[str, Any], outputs: Mapping[str, 
     if isinstance(binding, list):
         return [evaluate(item, inputs, outputs) for item in binding]
     return binding
-
-
-def _step_into(value: Any, item: PathItem, reference: Reference, depth: int) -> Any:
-    found = step_into(value, *item)
-    if isinstance(found, Unreadable):
-        where = _describe(reference, depth)
-        raise ExpressionError(f"{reference.text}: {where} ({type(value).__name__}) {found.why}")
-    return found
 
 
 def _describe(reference: Reference, depth: int) -> str:

@@ -22,7 +22,8 @@ descriptors, so not even a metaclass runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import FunctionType, GetSetDescriptorType, MemberDescriptorType, ModuleType
 from typing import Any
@@ -53,14 +54,14 @@ def step_into(value: Any, dotted: bool, key: str | int) -> Any:
     """``value``'s item or field ``key``, or :class:`Unreadable` if the allow-list
     does not let an expression read it; ``dotted`` is ``.key`` rather than ``[key]``."""
     cls = type(value)
-    if issubclass(cls, Mapping):
+    if cls is dict or issubclass(cls, Mapping):
         try:
             return value[key]
         except KeyError:
             keys = ", ".join(map(repr, list(value)[:10])) or "none"
             return Unreadable(f"has no key {key!r} (its keys: {keys})")
     if not dotted:
-        if isinstance(key, int) and issubclass(cls, Sequence):
+        if isinstance(key, int) and (cls is list or issubclass(cls, Sequence)):
             try:
                 return value[key]
             except IndexError:
@@ -68,60 +69,90 @@ def step_into(value: Any, dotted: bool, key: str | int) -> Any:
         return Unreadable(
             f"has no item [{key!r}]; [...] reads mapping keys, and sequence items by number"
         )
-    if issubclass(cls, ModuleType | type | FunctionType):
-        return Unreadable(f"cannot be read into; {ALLOWED}")
-    return _field(value, cls, str(key))
+    return _layout(cls).read(value, str(key))
 
 
-def _field(value: Any, cls: type, name: str) -> Any:
-    fields = _named_tuple_fields(cls)
-    if name in fields:
-        return tuple.__getitem__(value, fields.index(name))
-    attributes = _instance_dict(value, cls)
-    if name in attributes:
-        return attributes[name]
-    for klass, namespace in _namespaces(cls):
-        if name in namespace:
-            slot = namespace[name]
-            if isinstance(slot, MemberDescriptorType) and name in _slots(namespace):
-                try:
-                    return slot.__get__(value, klass)
-                except AttributeError:
-                    return Unreadable(f"has no value in its field {name!r}")
-            break
-    return Unreadable(f"has no data field {name!r}; {ALLOWED}")
+@dataclass(frozen=True)
+class _Layout:
+    """Where the instances of one class keep their data, found once per class.
+
+    It holds positions in the class's MRO, not descriptors: a descriptor refers to its
+    class, and a cached layout must not keep a class alive.
+    """
+
+    #: Modules, classes and functions: their ``__dict__`` is a namespace, not data.
+    namespace: bool
+    #: A named tuple's fields.
+    fields: tuple[str, ...]
+    #: The MRO position of the class whose ``__dict__`` descriptor is the interpreter's
+    #: own, or ``None``.
+    attributes: int | None
+    #: The slots Python classes of the MRO declared, not shadowed: name to MRO position.
+    slots: Mapping[str, int]
+
+    def read(self, value: Any, name: str) -> Any:
+        if self.namespace:
+            return Unreadable(f"cannot be read into; {ALLOWED}")
+        if name in self.fields:
+            index = self.fields.index(name)
+            if index < tuple.__len__(value):
+                return tuple.__getitem__(value, index)
+        mro = _MRO.__get__(type(value))
+        if self.attributes is not None:
+            attributes = _NAMESPACE.__get__(mro[self.attributes])["__dict__"].__get__(value)
+            if isinstance(attributes, dict) and name in attributes:
+                return attributes[name]
+        if name in self.slots:
+            try:
+                return _NAMESPACE.__get__(mro[self.slots[name]])[name].__get__(value)
+            except AttributeError:
+                return Unreadable(f"has no value in its field {name!r}")
+        return Unreadable(f"has no data field {name!r}; {ALLOWED}")
 
 
-def _namespaces(cls: type) -> Iterator[tuple[type, Mapping[str, Any]]]:
-    for klass in _MRO.__get__(cls):
-        yield klass, _NAMESPACE.__get__(klass)
-
-
-def _named_tuple_fields(cls: type) -> tuple[str, ...]:
+def _layout_of(cls: type) -> _Layout:
+    namespaces = [_NAMESPACE.__get__(klass) for klass in _MRO.__get__(cls)]
+    fields: tuple[str, ...] = ()
     if issubclass(cls, tuple):
-        for _, namespace in _namespaces(cls):
-            fields = namespace.get("_fields")
-            if isinstance(fields, tuple) and all(isinstance(field, str) for field in fields):
-                return fields
-    return ()
+        found = next((ns["_fields"] for ns in namespaces if "_fields" in ns), ())
+        if isinstance(found, tuple) and all(isinstance(field, str) for field in found):
+            fields = found
+    # The first __dict__ in the MRO is the one attribute lookup uses; anything but the
+    # interpreter's own descriptor (a property, say) would be code.
+    attributes = next((depth for depth, ns in enumerate(namespaces) if "__dict__" in ns), None)
+    if attributes is not None and not isinstance(namespaces[attributes]["__dict__"], _C_DATA):
+        attributes = None
+    slots = {}
+    for depth, namespace in enumerate(namespaces):
+        for name in _declared_slots(namespace):
+            shadowed = any(name in earlier for earlier in namespaces[:depth])
+            if isinstance(namespace.get(name), MemberDescriptorType) and not shadowed:
+                slots[name] = depth
+    return _Layout(
+        namespace=issubclass(cls, ModuleType | type | FunctionType),
+        fields=fields,
+        attributes=attributes,
+        slots=slots,
+    )
 
 
-def _instance_dict(value: Any, cls: type) -> Mapping[str, Any]:
-    for klass, namespace in _namespaces(cls):
-        if "__dict__" in namespace:
-            descriptor = namespace["__dict__"]
-            # Anything but the interpreter's own __dict__ descriptor (a property, say)
-            # would be code.
-            if isinstance(descriptor, _C_DATA):
-                attributes = descriptor.__get__(value, klass)
-                if isinstance(attributes, dict):
-                    return attributes
-            break
-    return {}
-
-
-def _slots(namespace: Mapping[str, Any]) -> tuple[str, ...]:
+def _declared_slots(namespace: Mapping[str, Any]) -> tuple[str, ...]:
     slots = namespace.get("__slots__", ())
     if isinstance(slots, str):
         return (slots,)
     return tuple(slots) if isinstance(slots, tuple | list | dict) else ()
+
+
+# Layouts by class id. Hashing a class could run its metaclass's __hash__; an id cannot,
+# and the weak reference tells a reused id from the class it was computed for.
+_LAYOUTS: dict[int, tuple[weakref.ref[type], _Layout]] = {}
+
+
+def _layout(cls: type) -> _Layout:
+    key = id(cls)
+    entry = _LAYOUTS.get(key)
+    if entry is not None and entry[0]() is cls:
+        return entry[1]
+    layout = _layout_of(cls)
+    _LAYOUTS[key] = (weakref.ref(cls, lambda _: _LAYOUTS.pop(key, None)), layout)
+    return layout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import gc
 import sys
 import types
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -14,6 +15,7 @@ import pytest
 
 import agentbridge as ab
 from agentbridge.workflow import _expressions
+from agentbridge.workflow._traversal import Unreadable, step_into
 
 from ._helpers import build
 
@@ -326,3 +328,27 @@ def test_attrs_fields_are_read(slots: bool) -> None:
 
     assert run_reading("${steps.s.output.values[0]}", Record("k", [9])) == [9]
     assert run_reading("${steps.s.output.key}", Record("k", [9])) == ["k"]
+
+
+def test_a_class_s_layout_is_never_taken_for_another_s() -> None:
+    """Layouts are cached per class: a new class that reuses a dead one's id (CPython
+    reuses the memory at once) must get its own, or a ``__dict__`` property would run."""
+    log: list[str] = []
+    kinds: dict[int, bool] = {}
+    reused = 0
+    for i in range(40):
+        tricky = bool(i % 2)
+        if tricky:
+            code = property(lambda self: log.append("ran") or {"x": "code"})
+            value = type("Reused", (), {"__dict__": code})()
+        else:
+            value = type("Reused", (), {})()
+            value.x = "data"
+        found = step_into(value, True, "x")
+        assert isinstance(found, Unreadable) if tricky else found == "data"
+        reused += kinds.get(id(type(value)), tricky) != tricky
+        kinds[id(type(value))] = tricky
+        del value
+        gc.collect()  # a class is in a reference cycle with its own __mro__
+    assert reused, "no id went from one kind of class to the other: the test proved nothing"
+    assert log == [], "a __dict__ property ran"
