@@ -98,16 +98,27 @@ class _Layout:
             if index < tuple.__len__(value):
                 return tuple.__getitem__(value, index)
         mro = _MRO.__get__(type(value))
-        if self.attributes is not None:
-            attributes = _NAMESPACE.__get__(mro[self.attributes])["__dict__"].__get__(value)
+        descriptor = _c_descriptor(mro, self.attributes, "__dict__")
+        if descriptor is not None:
+            attributes = descriptor.__get__(value)
             if isinstance(attributes, dict) and name in attributes:
                 return attributes[name]
-        if name in self.slots:
+        slot = _c_descriptor(mro, self.slots.get(name), name)
+        if slot is not None:
             try:
-                return _NAMESPACE.__get__(mro[self.slots[name]])[name].__get__(value)
+                return slot.__get__(value)
             except AttributeError:
                 return Unreadable(f"has no value in its field {name!r}")
         return Unreadable(f"has no data field {name!r}; {ALLOWED}")
+
+
+def _c_descriptor(mro: tuple[type, ...], depth: int | None, name: str) -> Any:
+    """The interpreter's own descriptor ``name`` of class ``mro[depth]``, or ``None``
+    (also if assigning ``__bases__`` changed the MRO since the layout was made)."""
+    if depth is None or depth >= len(mro):
+        return None
+    found = _NAMESPACE.__get__(mro[depth]).get(name)
+    return found if isinstance(found, _C_DATA) else None
 
 
 def _layout_of(cls: type) -> _Layout:
