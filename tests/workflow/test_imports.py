@@ -217,3 +217,15 @@ def test_an_allowed_prefix_matches_whole_module_names(evil: EvilPackage, allowed
     with pytest.raises(ab.WorkflowValidationError, match="importing is not allowed"):
         wf.validate(ab.Registry(), allow_imports=[formatted(evil, allowed)])
     assert not evil.imported()
+
+
+@pytest.mark.anyio
+async def test_the_async_entry_points_refuse_the_same_paths(evil: EvilPackage) -> None:
+    wf = workflow(f"{evil.name}.steps:os.system", {"command": f"touch {evil.sentinel}"})
+    allow = [evil.name]
+    with pytest.raises(ab.WorkflowValidationError, match="is the module 'os'"):
+        await ab.run_workflow_async(wf, registry=ab.Registry(), allow_imports=allow)
+    with pytest.raises(ab.WorkflowValidationError, match="is the module 'os'"):
+        async for _ in ab.Runtime(ab.Registry(), allow_imports=allow).stream(wf):
+            pass
+    assert evil.ran() == []
