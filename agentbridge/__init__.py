@@ -59,6 +59,7 @@ from .runtime import (
 )
 from .workflow import (
     InputSpec,
+    LoadLimits,
     Registry,
     Step,
     StepKind,
@@ -83,6 +84,7 @@ __all__ = (
     "Executor",
     "ExpressionError",
     "InputSpec",
+    "LoadLimits",
     "NotAwaitableError",
     "Policy",
     "PortalClosedError",

@@ -8,11 +8,13 @@ caller allows it.
 
 from __future__ import annotations
 
+from ._limits import LoadLimits
 from ._model import InputSpec, Step, StepKind, Workflow
 from ._registry import Registry, agent, function, get_default_registry, tool
 
 __all__ = (
     "InputSpec",
+    "LoadLimits",
     "Registry",
     "Step",
     "StepKind",

@@ -22,7 +22,7 @@ __all__ = ("Binding", "Reference", "compile_value", "evaluate", "references")
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _HEAD = re.compile(r"\s*(?:inputs\.([A-Za-z_]\w*)|steps\.([A-Za-z_]\w*)\.output)")
 _ACCESSOR = re.compile(
-    r"\.([A-Za-z_]\w*)|\[\s*(-?\d+)\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]"
+    r"\.([A-Za-z_]\w*)|\[\s*(-?\d{1,640})\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]"
 )
 
 #: One step into a value: ``(True, name)`` for ``.name``, ``(False, key)`` for ``[key]``.
