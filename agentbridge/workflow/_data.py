@@ -46,42 +46,43 @@ def copy_data(value: object, budget: Budget) -> Any:
 
     :raises DataRefused: if ``value`` contains itself or passes a limit
     """
-    stack: list[_Frame] = []
     try:
         leaf = _leaf(value, budget)
-        if not _container(value):
-            return leaf
-        stack.append(_Frame(value, None))
-        budget.depth(1)
-        on_path = {id(value)}
-        while True:
-            frame = stack[-1]
-            for key, item in frame.items:
+    except LimitExceeded as exc:
+        raise DataRefused(f"the workflow: {exc}") from None
+    if not _container(value):
+        return leaf
+    stack = [_Frame(value, None)]
+    on_path = {id(value)}
+    while True:
+        frame = stack[-1]
+        for key, item in frame.items:
+            try:
                 if isinstance(frame.data, dict):
                     _leaf(key, budget)
                 copied = _leaf(item, budget)
-                if not _container(item):
-                    _put(frame, key, copied)
-                    continue
-                if id(item) in on_path:
-                    raise DataRefused(
-                        f"{_where(stack, key)} contains itself (it is one of the lists or "
-                        f"mappings it is in): a workflow must be a tree of plain data"
-                    )
-                budget.depth(len(stack) + 1)
-                stack.append(_Frame(item, key))
-                on_path.add(id(item))
-                break
-            else:
-                stack.pop()
-                on_path.discard(id(frame.source))
-                done = tuple(frame.data) if frame.tuple else frame.data
-                if not stack:
-                    return done
-                _put(stack[-1], frame.key, done)
-    except LimitExceeded as exc:
-        where = _where(stack[:-1], stack[-1].key) if len(stack) > 1 else "the workflow"
-        raise DataRefused(f"{where}: {exc}") from None
+                if _container(item):
+                    budget.depth(len(stack) + 1)
+            except LimitExceeded as exc:
+                raise DataRefused(f"{_where(stack, key)}: {exc}") from None
+            if not _container(item):
+                _put(frame, key, copied)
+                continue
+            if id(item) in on_path:
+                raise DataRefused(
+                    f"{_where(stack, key)} contains itself (it is one of the lists or "
+                    f"mappings it is in): a workflow must be a tree of plain data"
+                )
+            stack.append(_Frame(item, key))
+            on_path.add(id(item))
+            break
+        else:
+            stack.pop()
+            on_path.discard(id(frame.source))
+            done = tuple(frame.data) if frame.tuple else frame.data
+            if not stack:
+                return done
+            _put(stack[-1], frame.key, done)
 
 
 def _leaf(value: object, budget: Budget) -> object:

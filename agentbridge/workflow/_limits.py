@@ -153,16 +153,16 @@ class Budget:
 
     def steps(self, count: int) -> None:
         """Check the number of steps."""
-        self._at_most("max_steps", count, f"the workflow has {count:,} steps")
+        self._at_most("max_steps", count, "the number of steps")
 
     def size(self, size: int) -> None:
         """Check the size of a file or text, in bytes."""
-        self._at_most("max_bytes", size, f"the workflow is {size:,} bytes")
+        self._at_most("max_bytes", size, "the size of the workflow in bytes")
 
     def _at_most(self, name: str, amount: int, what: str) -> None:
         limit: int = getattr(self.limits, name)
         if amount > limit:
-            raise _exceeded(name, f"{what}, more than the {limit:,} allowed")
+            raise _exceeded(name, f"{what} ({amount:,}) is more than the {limit:,} allowed")
 
 
 def _exceeded(name: str, problem: str) -> LimitExceeded:

@@ -115,7 +115,18 @@ def _hashable(key: object) -> bool:
 class _Frame:
     """A list or mapping being read: its items so far, and where they are."""
 
-    __slots__ = ("anchor", "data", "inner", "is_map", "key", "line", "merges", "start", "tag")
+    __slots__ = (
+        "anchor",
+        "data",
+        "inner",
+        "is_map",
+        "key",
+        "line",
+        "merges",
+        "start",
+        "steps",
+        "tag",
+    )
 
     def __init__(self, is_map: bool, event: Any, line: int, start: int) -> None:
         self.is_map = is_map
@@ -127,6 +138,7 @@ class _Frame:
         self.tag: str | None = event.tag
         self.line = line
         self.start = start
+        self.steps = False  # the workflow's list of steps, counted as it is read
 
 
 class _Reader:
@@ -156,6 +168,9 @@ class _Reader:
                 self.budget.count()
                 self.budget.depth(len(self.stack) + 1)
                 frame = _Frame(kind is MappingStartEvent, event, self.line, self.budget.values)
+                if len(self.stack) == 1 and self.stack[0].key == "steps":
+                    # Refused at the first step too many, not after reading them all.
+                    frame.steps = self.stack[0].is_map and not frame.is_map
                 if frame.anchor is not None:
                     self.check_anchor(frame.anchor)
                     self.open_anchors[frame.anchor] = self.line
@@ -198,6 +213,8 @@ class _Reader:
         if not frame.is_map:
             frame.data.append(value)
             frame.inner.append(self.line)
+            if frame.steps:
+                self.budget.steps(len(frame.data))
         elif frame.key is _MISSING:
             if value is not _MERGE_KEY and not _hashable(value):
                 self.refuse(
@@ -338,15 +355,16 @@ def read_yaml(text: str, budget: Budget) -> tuple[Any, Lines]:
         key or anchor, an alias that contains itself, or a limit passed
     """
     reader = _Reader(budget)
-    loader = _Loader(text)
     try:
-        data = reader.read(loader.get_event)
+        loader = _Loader(text)  # PyYAML's reader checks every character here
+        try:
+            data = reader.read(loader.get_event)
+        finally:
+            loader.dispose()
     except LimitExceeded as exc:
         raise YamlRefused(Problem(str(exc), line=reader.line)) from None
     except yaml.YAMLError as exc:
         raise YamlRefused(_yaml_problem(exc, text)) from None
-    finally:
-        loader.dispose()
     return data, reader.lines
 
 
