@@ -16,7 +16,7 @@ from typing import Final
 from .._exceptions import Problem, WorkflowValidationError
 from ._data import DataRefused, copy_data
 from ._limits import Budget, LimitExceeded, LoadLimits, quote
-from ._model import KINDS, InputSpec, Step, Workflow, check_structure
+from ._model import KINDS, InputSpec, Step, Workflow, check_structure, checked_workflow
 from ._yaml import Lines, YamlRefused, read_yaml
 
 __all__ = ("workflow_from_file", "workflow_from_mapping", "workflow_from_yaml")
@@ -187,7 +187,7 @@ def _build(data: object, lines: Lines, budget: Budget, source: str | None) -> Wo
     problems.extend(found.problems)
     if problems:
         raise WorkflowValidationError(problems, source=source)
-    return Workflow(name, tuple(steps), inputs, outputs, source)
+    return checked_workflow(name, steps, inputs, outputs, source, found)
 
 
 def _inputs(

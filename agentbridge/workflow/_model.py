@@ -20,7 +20,15 @@ from .._exceptions import ExpressionError, Problem, WorkflowValidationError
 from ._expressions import Binding, Reference, compile_value, references
 from ._limits import LoadLimits, quote
 
-__all__ = ("KINDS", "InputSpec", "Step", "StepKind", "Workflow", "check_structure")
+__all__ = (
+    "KINDS",
+    "InputSpec",
+    "Step",
+    "StepKind",
+    "Workflow",
+    "check_structure",
+    "checked_workflow",
+)
 
 #: What a step calls: an agent, a plain function or a tool.
 StepKind = Literal["agent", "function", "tool"]
@@ -173,6 +181,9 @@ class Workflow:
         found = check_structure(self.name, self.steps, self.inputs, self.outputs)
         if found.problems:
             raise WorkflowValidationError(found.problems, source=self.source)
+        self._index(found)
+
+    def _index(self, found: Structure) -> None:
         object.__setattr__(self, "_steps_by_id", MappingProxyType(found.steps_by_id))
         object.__setattr__(self, "_output_bindings", MappingProxyType(found.output_bindings))
 
@@ -243,6 +254,34 @@ class Workflow:
         from ._registry import resolve_targets
 
         resolve_targets(self, registry, allow_imports)
+
+
+def checked_workflow(
+    name: str,
+    steps: Iterable[Step],
+    inputs: Mapping[str, InputSpec],
+    outputs: Mapping[str, Any],
+    source: str | None,
+    found: Structure,
+) -> Workflow:
+    """The workflow whose structure ``found`` holds, without checking it again.
+
+    The loaders check the structure themselves, with what only they know (file lines,
+    the steps left out for problems of their own), so building the model must not
+    repeat the check: it is the largest part of validating a long workflow.
+    """
+    workflow = object.__new__(Workflow)
+    values = {
+        "name": name,
+        "steps": tuple(steps),
+        "inputs": MappingProxyType(dict(inputs)),
+        "outputs": MappingProxyType(dict(outputs)),
+        "source": source,
+    }
+    for key, value in values.items():
+        object.__setattr__(workflow, key, value)
+    workflow._index(found)
+    return workflow
 
 
 @dataclass

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -104,14 +104,6 @@ class Lines:
         return inner[key] if isinstance(key, int) and 0 <= key < len(inner) else default
 
 
-def _hashable(key: object) -> bool:
-    try:
-        hash(key)
-    except TypeError:
-        return False
-    return True
-
-
 class _Frame:
     """A list or mapping being read: its items so far, and where they are."""
 
@@ -194,7 +186,7 @@ class _Reader:
             elif kind is StreamEndEvent:
                 return self.root
 
-    def refuse(self, message: str) -> None:
+    def refuse(self, message: str) -> NoReturn:
         raise YamlRefused(Problem(message, line=self.line))
 
     def add(self, value: Any, anchor: str | None, values: int, *, counted: bool = False) -> None:
@@ -216,20 +208,22 @@ class _Reader:
             if frame.steps:
                 self.budget.steps(len(frame.data))
         elif frame.key is _MISSING:
-            if value is not _MERGE_KEY and not _hashable(value):
+            frame.key = value
+            if value is _MERGE_KEY:
+                return
+            try:
+                first = frame.inner.get(value)
+            except TypeError:  # unhashable
                 self.refuse(
                     f"a mapping key must be a plain value such as a name, not "
                     f"{'a list' if isinstance(value, list) else 'a mapping or a set'}"
                 )
-            frame.key = value
-            if value is not _MERGE_KEY:
-                if value in frame.data:
-                    first = frame.inner[value]
-                    self.refuse(
-                        f"duplicate key {quote(value)} (first at line {first}); "
-                        f"each key may appear once in a mapping"
-                    )
-                frame.inner[value] = self.line
+            if first is not None:
+                self.refuse(
+                    f"duplicate key {quote(value)} (first at line {first}); "
+                    f"each key may appear once in a mapping"
+                )
+            frame.inner[value] = self.line
         else:
             if frame.key is _MERGE_KEY:
                 self.merge(frame, value)
@@ -291,7 +285,6 @@ class _Reader:
         found = self.anchors.get(name)
         if found is None:
             self.refuse(f"the alias *{name} names no anchor: define &{name} before it")
-        assert found is not None
         return found[0], None, found[1]
 
     def check_anchor(self, name: str) -> None:
