@@ -22,10 +22,34 @@ def test_all_is_sorted_unique_and_complete() -> None:
     assert len(names) == len(set(names))
     public = {
         name
-        for name, value in vars(ab).items()
-        if not name.startswith("_") and not inspect.ismodule(value) and name != "annotations"
+        for name in dir(ab)
+        if not name.startswith("_")
+        and not inspect.ismodule(getattr(ab, name))
+        and name != "annotations"
     }
     assert public == set(names) - {"__version__"}
+
+
+def test_lazy_names_are_the_type_checking_imports() -> None:
+    """The names loaded on first use are exactly those the type checker is shown."""
+    tree = ast.parse((PACKAGE_DIR / "__init__.py").read_text(encoding="utf-8"))
+    shown = {
+        alias.name: (node.module or "")
+        for block in tree.body
+        if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert shown == ab._LAZY
+    for name, package in ab._LAZY.items():
+        module = importlib.import_module(f"agentbridge.{package}")
+        assert getattr(ab, name) is getattr(module, name)
+
+
+def test_unknown_attributes_still_raise_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        ab.nope  # noqa: B018
 
 
 def test_every_public_name_has_a_docstring() -> None:
