@@ -72,11 +72,13 @@ def _environ_reader() -> Callable[[str], str | None]:
 
     Private hook: ``os.environ._data`` (CPython, since 3.2), the dict of bytes behind
     :data:`os.environ` on POSIX, kept in step with every change made through
-    ``os.environ``. ``os.environ.get`` encodes the key, and for a variable that is not
-    set (the usual case) raises and catches a ``KeyError``: 0.7 to 2 us, where this
-    costs 0.2 us. A blocking call reads two variables (three with a timeout), so this
-    saves 1.5 to 4 us of a call whose own overhead is about 2.5 us: what keeps
-    ``run_sync`` within 1.05x of a raw hop in ``benchmarks/run.py`` group 1a.
+    ``os.environ``. ``os.environ.get`` encodes the key and, for a variable that is not
+    set (the usual case), raises and catches a ``KeyError``: 0.75 to 2 us a read on a
+    2-vCPU VM, against 0.2 to 0.5 us here. That is more than a microsecond saved per
+    read, and a blocking call reads two or three: run side by side in interleaved
+    rounds (the harness of ``benchmarks/run.py``, the subject of its group 1a,
+    ``run_sync(noop)`` from a plain thread), ``os.environ.get`` made the whole call
+    1.03x slower, about the whole routing budget of a call.
     """
     data = getattr(os.environ, "_data", None)
     if os.name != "posix" or not isinstance(data, dict):  # pragma: no cover - Windows
