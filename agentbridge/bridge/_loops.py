@@ -14,7 +14,6 @@ each with a comment saying why it is used and since when it exists.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -77,8 +76,8 @@ def _environ_reader() -> Callable[[str], str | None]:
     2-vCPU VM, against 0.2 to 0.5 us here. That is more than a microsecond saved per
     read, and a blocking call reads two or three: run side by side in interleaved
     rounds (the harness of ``benchmarks/run.py``, the subject of its group 1a,
-    ``run_sync(noop)`` from a plain thread), ``os.environ.get`` made the whole call
-    1.03x slower, about the whole routing budget of a call.
+    ``run_sync(noop)`` from a plain thread, against itself with ``os.environ.get``),
+    the plain reads made the whole call 1.03x slower.
     """
     data = getattr(os.environ, "_data", None)
     if os.name != "posix" or not isinstance(data, dict):  # pragma: no cover - Windows
@@ -102,9 +101,9 @@ getenv: Final = _environ_reader()
 def running_library() -> Library | None:
     """The async library whose event loop is running in the calling thread, or ``None``.
 
-    Private hook: ``asyncio._get_running_loop`` (CPython, since 3.7). It is listed in
+    Private hook: ``asyncio._get_running_loop`` (CPython, since 3.6). It is listed in
     ``asyncio.events.__all__`` and so exported by :mod:`asyncio`, and is what asyncio's
-    own ``get_running_loop`` calls; it returns ``None`` instead of raising. The public
+    own ``get_running_loop`` (3.7) calls; it returns ``None`` instead of raising. The public
     ``asyncio.get_running_loop()`` raises when no loop runs, which is the common case
     here (a blocking call from a plain thread), and a raised and caught exception costs
     several times the whole check. uvloop's loops register through the same function.
@@ -127,6 +126,8 @@ def check_trio_installed(source: str) -> None:
     """
     if _module("trio") is not None:
         return
+    import importlib.util  # only here: a fifth of this module's import time
+
     try:
         found = importlib.util.find_spec("trio") is not None
     except (ImportError, ValueError):
