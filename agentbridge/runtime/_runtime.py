@@ -27,8 +27,14 @@ from .._exceptions import (
     WorkflowValidationError,
 )
 from ..bridge import iterate_sync, run_sync, sync_context
-from ..workflow import LoadLimits, Registry, Workflow
-from ..workflow._registry import check_allow_imports, check_registry, resolve_targets
+from ..workflow import (
+    LoadLimits,
+    Registry,
+    Workflow,
+    check_allow_imports,
+    check_registry,
+    resolve_targets,
+)
 from ._events import Event
 from ._executor import Plan, RunOptions, execute
 from ._results import RunStatus, WorkflowResult

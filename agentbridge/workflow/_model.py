@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, get_args
 
 from .._exceptions import ExpressionError, Problem, WorkflowValidationError
-from ._expressions import Binding, Reference, compile_value, references
+from ._expressions import Binding, Reference, compile_value, evaluate, references
 from ._limits import LoadLimits, quote
 
 __all__ = (
@@ -146,6 +146,19 @@ class Step:
             return self.target
         return getattr(self.target, "__qualname__", None) or type(self.target).__qualname__
 
+    # --- read by the runtime: evaluating what the model compiled -----------------------
+
+    def evaluate_inputs(
+        self, inputs: Mapping[str, Any], outputs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The keyword arguments of this step's callable, its ``${...}`` expressions
+        evaluated against the run's ``inputs`` and the ``outputs`` of finished steps.
+
+        :raises ExpressionError: if an expression refers to something missing
+        """
+        value: dict[str, Any] = evaluate(self._bindings, inputs, outputs)
+        return value
+
 
 @dataclass(frozen=True)
 class Workflow:
@@ -254,6 +267,26 @@ class Workflow:
         from ._registry import resolve_targets
 
         resolve_targets(self, registry, allow_imports)
+
+    # --- read by the runtime: evaluating what the model compiled -----------------------
+
+    def evaluate_outputs(
+        self, inputs: Mapping[str, Any], outputs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The declared outputs that can be evaluated from the run's ``inputs`` and the
+        ``outputs`` of the steps that finished; an output referring to a step that did
+        not finish is left out, so a partial run gives partial outputs.
+
+        :raises ExpressionError: naming the output whose expression failed
+        """
+        values: dict[str, Any] = {}
+        for name, binding in self._output_bindings.items():
+            if all(ref.root == "inputs" or ref.name in outputs for ref in references(binding)):
+                try:
+                    values[name] = evaluate(binding, inputs, outputs)
+                except ExpressionError as exc:
+                    raise ExpressionError(f"output {name!r}: {exc}") from None
+        return values
 
 
 def checked_workflow(
