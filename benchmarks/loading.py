@@ -23,7 +23,7 @@ __all__ = ("chain_text", "groups")
 #: Target of issue #8: load and validate within 1.5x of the C loader's parse alone.
 LOAD_RATIO = 1.5
 #: Linear: the cost per step of a file ten times as long at most this much higher.
-LINEAR_RATIO = 1.25
+LINEAR_RATIO = 1.3
 
 
 def chain_text(steps: int) -> str:
