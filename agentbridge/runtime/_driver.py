@@ -177,7 +177,7 @@ class _Run:
         try:
             while True:
                 try:
-                    kwargs = self.state.step_inputs(step)
+                    kwargs = step.evaluate_inputs(self.state.inputs, self.state.outputs)
                 except ExpressionError as exc:
                     return attempts.ended(StepStatus.FAILED, exc)
                 attempt = attempts.begin()

@@ -22,7 +22,6 @@ from .._exceptions import (
     WorkflowValidationError,
 )
 from ..workflow import Step
-from ..workflow._expressions import evaluate, references
 from ._plan import Plan
 from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
 
@@ -174,14 +173,6 @@ class RunState:
         ready, self._ready = self._ready, []
         return ready
 
-    def step_inputs(self, step: Step) -> dict[str, Any]:
-        """The keyword arguments of ``step``'s next attempt, from the outputs so far.
-
-        :raises ExpressionError: if an expression names something that is not there
-        """
-        kwargs: dict[str, Any] = evaluate(step._bindings, self.inputs, self.outputs)
-        return kwargs
-
     def record(self, result: StepResult) -> list[str] | None:
         """Record how a step ended; the dependents that this makes ready, or ``None``
         once the run is stopping (a step failed and the run fails fast).
@@ -254,16 +245,11 @@ class RunState:
 
     def _outputs(self) -> dict[str, Any] | ExpressionError:
         workflow = self.plan.workflow
-        bindings = workflow._output_bindings
-        if not bindings:
+        if not workflow.outputs:
             return {
                 step.id: self.outputs[step.id] for step in workflow.steps if step.id in self.outputs
             }
-        outputs = {}
-        for name, binding in bindings.items():
-            if all(ref.root == "inputs" or ref.name in self.outputs for ref in references(binding)):
-                try:
-                    outputs[name] = evaluate(binding, self.inputs, self.outputs)
-                except ExpressionError as exc:
-                    return ExpressionError(f"output {name!r}: {exc}")
-        return outputs
+        try:
+            return workflow.evaluate_outputs(self.inputs, self.outputs)
+        except ExpressionError as exc:
+            return exc

@@ -175,20 +175,6 @@ def test_a_timed_out_result_carries_its_error() -> None:
     assert "1.5 s" in str(result.error)
 
 
-def test_step_inputs_come_from_the_outputs_so_far() -> None:
-    plan = plan_of(
-        {"id": "a", "function": "f"},
-        {"id": "b", "function": "f", "inputs": {"v": "${steps.a.output.x}", "n": "${inputs.n}"}},
-    )
-    state = RunState(plan, {"n": 3})
-    step_b = plan.workflow.steps_by_id["b"]
-    state.record(succeeded("a", {"x": 10}))
-    assert state.step_inputs(step_b) == {"v": 10, "n": 3}
-    state.outputs["a"] = {"y": 10}
-    with pytest.raises(ab.ExpressionError):
-        state.step_inputs(step_b)
-
-
 def test_a_seed_marks_steps_done_and_releases_their_dependents() -> None:
     seed = {"top": succeeded("top", 1), "left": succeeded("left", 2)}
     state = RunState(diamond(), {}, seed=seed)
