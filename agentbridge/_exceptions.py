@@ -58,6 +58,10 @@ class PartialResult(Protocol):
         """The workflow's name."""
 
     @property
+    def run_id(self) -> str:
+        """The run's id."""
+
+    @property
     def outputs(self) -> dict[str, Any]:
         """The outputs produced before the run ended."""
 
