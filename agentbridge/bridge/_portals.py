@@ -41,7 +41,7 @@ from anyio.lowlevel import EventLoopToken, current_token
 
 from .._exceptions import ConfigurationError, PortalClosedError
 from ._calls import Call, interpreter_exit
-from ._settings import BackendSpec, resolve_backend, resolve_cancel_grace
+from ._settings import BackendSpec, blocking_wait, resolve_backend, resolve_cancel_grace
 from ._trio import loaded_trio
 
 __all__ = ("PortalManager", "get_portal_manager")
@@ -222,13 +222,13 @@ class PortalManager:
         Calls made after this open new portals lazily.
 
         :param timeout: seconds to wait for each loop thread to finish (default: the
-            cancel grace, 5 s unless configured)
+            cancel grace, 5 s unless configured; ``math.inf`` to wait until they do)
         """
         with self._lock:
             hosts = list(self._hosts)
         for host in hosts:
             host.request_stop()
-        wait = resolve_cancel_grace() if timeout is None else timeout
+        wait = blocking_wait(resolve_cancel_grace() if timeout is None else timeout)
         for host in hosts:
             if host.thread.ident is not None and host.thread is not threading.current_thread():
                 host.thread.join(wait)

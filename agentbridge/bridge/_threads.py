@@ -123,7 +123,20 @@ class HostLoop:
 
 
 _ANYIO_HOST = HostLoop(anyio.from_thread.run, anyio.from_thread.run_sync)
-_plain_threads = threading.local()
+_trio_host: HostLoop | None = None
+
+
+class _ThreadRole(threading.local):
+    # Class attributes are what every thread sees until it sets its own: reading one
+    # raises nothing, where getattr(local, name, default) raises and catches an
+    # AttributeError inside (about 1 us, on every call from a worker thread).
+    #: Neither kind of worker thread; a thread never becomes one later.
+    plain = False
+    #: Last found to be a trio worker: ask trio first (the other check would raise).
+    trio_first = False
+
+
+_role = _ThreadRole()
 
 
 def host_loop_of_current_thread() -> HostLoop | None:
@@ -132,27 +145,43 @@ def host_loop_of_current_thread() -> HostLoop | None:
     Only the loops' public APIs are consulted: anyio's ``check_cancelled`` (which
     knows anyio worker threads, and so Starlette's threadpool) and trio's (which knows
     ``trio.to_thread.run_sync`` threads). A thread found to be neither is remembered,
-    since a thread that was not spawned by a loop never becomes one of its workers.
+    since a thread that was not spawned by a loop never becomes one of its workers;
+    a trio worker is remembered as such, so its next call asks trio first, and no
+    check raises on the way.
     If the host task has been cancelled, its cancellation is raised here.
     """
-    if getattr(_plain_threads, "known", False):
+    role = _role
+    if role.plain:
         return None
+    trio = loaded_trio()
+    if trio is not None and role.trio_first:
+        host = _trio_worker_host(trio)
+        if host is not None:
+            return host
     try:
         anyio.from_thread.check_cancelled()
     except NoEventLoopError:
         pass
     else:
         return _ANYIO_HOST
-    trio = loaded_trio()
     if trio is not None:
-        try:
-            trio.from_thread.check_cancelled()
-        except RuntimeError:
-            pass
-        else:
-            return HostLoop(trio.from_thread.run, trio.from_thread.run_sync)
-    _plain_threads.known = True
+        host = _trio_worker_host(trio)
+        if host is not None:
+            role.trio_first = True
+            return host
+    role.plain = True
     return None
+
+
+def _trio_worker_host(trio: Any) -> HostLoop | None:
+    global _trio_host
+    try:
+        trio.from_thread.check_cancelled()
+    except RuntimeError:
+        return None
+    if _trio_host is None:
+        _trio_host = HostLoop(trio.from_thread.run, trio.from_thread.run_sync)
+    return _trio_host
 
 
 _detached: set[Any] = set()
