@@ -29,7 +29,6 @@ __all__ = (
     "portal",
     "require",
     "sync_noop",
-    "trio_loop_thread",
 )
 
 #: Given the number of operations, prepares them once (a graph, a function to call) and
@@ -80,33 +79,6 @@ def asyncio_loop_thread(use_uvloop: bool = False) -> Iterator[asyncio.AbstractEv
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
-
-
-@contextmanager
-def trio_loop_thread() -> Iterator[Any]:
-    """A persistent trio loop in a daemon thread; yields its ``TrioToken``."""
-    import trio
-    import trio.from_thread
-    import trio.lowlevel
-
-    ready: list[tuple[trio.lowlevel.TrioToken, trio.Event]] = []
-    started = threading.Event()
-
-    async def serve() -> None:
-        stop = trio.Event()
-        ready.append((trio.lowlevel.current_trio_token(), stop))
-        started.set()
-        await stop.wait()
-
-    thread = threading.Thread(target=trio.run, args=(serve,), name="bench-trio", daemon=True)
-    thread.start()
-    started.wait()
-    token, stop = ready[0]
-    try:
-        yield token
-    finally:
-        trio.from_thread.run_sync(stop.set, trio_token=token)
-        thread.join()
 
 
 def portal(backend: str = "asyncio") -> AbstractContextManager[BlockingPortal]:

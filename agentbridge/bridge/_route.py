@@ -4,10 +4,11 @@ Every blocking entry point (:func:`~agentbridge.run_sync`, :func:`~agentbridge.s
 :func:`~agentbridge.iterate_sync`, and so the runtime's sync API) asks :func:`route`, with
 its options as a :class:`CallOptions`. The three rules, in the order they are checked:
 
-3. A thread whose own loop is running: the ``on_running_loop`` policy decides, then
-   the thread's portal, a loop in another thread.
-2. A worker thread spawned by a running loop: that loop, with no new loop or thread.
-1. Any other thread: the thread's own portal.
+* rule 3, a thread whose own loop is running: the ``on_running_loop`` policy decides,
+  then the thread's portal, a loop in another thread;
+* rule 2, a worker thread spawned by a running loop: that loop, with no new loop or
+  thread;
+* rule 1, any other thread: the thread's own portal.
 
 Rule 2 is the hot path of a server's threadpool, so its questions are the cheap ones:
 no exception is raised and caught on the way to a worker's host loop.
