@@ -180,15 +180,18 @@ def _awaitable_of(fn: Any, args: tuple[Any, ...]) -> Awaitable[Any]:
 
 
 def _run_on_host_loop(host_loop: HostLoop, awaitable: Awaitable[T], limit: float | None) -> T:
-    reentered = _Reentry(awaitable)
+    # One nesting level deeper (see to_thread): from_thread.run runs the task in a copy
+    # of this thread's context, so the depth is set here, around the call, rather than
+    # by a wrapper coroutine on the loop (an extra frame and object per call).
+    depth = reentry_depth.set(reentry_depth.get() + 1)
     try:
         if limit is None:
             # No deadline to enforce: the host loop's own cancel scopes already reach the
             # task (from_thread.run attaches it to the worker's scope), and Ctrl-C never
             # lands in a worker thread, so a Call and its cancel scope would be dead weight.
-            result: T = host_loop.run(reentered)
+            result: T = host_loop.run(_given, awaitable)
             return result
-        call: Call[T] = Call(reentered(), limit)
+        call: Call[T] = Call(awaitable, limit)
         try:
             result = host_loop.run(call.execute)
         except BaseException:
@@ -196,27 +199,22 @@ def _run_on_host_loop(host_loop: HostLoop, awaitable: Awaitable[T], limit: float
             raise
         return result
     except BaseException:
-        reentered.close_unstarted()
+        _close_unstarted(awaitable)
         raise
+    finally:
+        reentry_depth.reset(depth)
 
 
-class _Reentry:
-    """Awaits a coroutine on its host loop one nesting level deeper (see ``to_thread``)."""
+def _given(awaitable: Awaitable[T]) -> Awaitable[T]:
+    """``awaitable`` itself: what the host loop awaits, without a wrapper coroutine."""
+    return awaitable
 
-    __slots__ = ("_awaitable", "_started")
 
-    def __init__(self, awaitable: Awaitable[Any]) -> None:
-        self._awaitable = awaitable
-        self._started = False
-
-    async def __call__(self) -> Any:
-        self._started = True
-        reentry_depth.set(reentry_depth.get() + 1)
-        return await self._awaitable
-
-    def close_unstarted(self) -> None:
-        if not self._started:
-            close_awaitable(self._awaitable)
+def _close_unstarted(awaitable: Awaitable[Any]) -> None:
+    if not inspect.iscoroutine(awaitable) or (
+        inspect.getcoroutinestate(awaitable) == inspect.CORO_CREATED
+    ):
+        close_awaitable(awaitable)
 
 
 def _run_on_portal(host: PortalHost, awaitable: Awaitable[T], limit: float | None) -> T:

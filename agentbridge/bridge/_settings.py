@@ -107,28 +107,41 @@ class _Configured:
     cancel_grace: float | None = None
 
 
-def _environ_reader() -> Callable[[str], str | None]:
-    # os.environ.get costs about 1 us (it encodes the key and decodes the value), and a
-    # call reads up to three variables: a few percent of a whole bridged call. On POSIX
-    # os.environ keeps its items in a dict of bytes, kept in step with every change made
-    # through os.environ; reading that dict directly costs a tenth of that.
-    data = getattr(os.environ, "_data", None)
-    if os.name != "posix" or not isinstance(data, dict):  # pragma: no cover - Windows
-        return os.environ.get
-    keys: dict[str, bytes] = {}
+_RawEnvironment = tuple[object, object, object, object]
 
-    def read(name: str) -> str | None:
-        key = keys.get(name)
-        if key is None:
-            key = keys[name] = os.fsencode(name)
-        raw = data.get(key)
-        return None if raw is None else os.fsdecode(raw)
+
+def _environment_reader(names: tuple[str, str, str, str]) -> Callable[[], _RawEnvironment]:
+    """A function returning the raw values of the four variables ``names``, to compare
+    with an earlier read (decode them with :func:`_decoded`)."""
+    # os.environ.get costs about 1 us (it encodes the key and decodes the value; an unset
+    # variable raises and catches a KeyError inside), and every call reads all four: 5 us,
+    # more than all of the routing. On POSIX os.environ keeps its items in a dict of
+    # bytes, kept in step with every change made through os.environ; reading that dict
+    # directly, without decoding, costs a twentieth of that.
+    data = getattr(os.environ, "_data", None)
+    environ_get: Callable[[Any], object]
+    keys: tuple[Any, ...]
+    if os.name != "posix" or not isinstance(data, dict):  # pragma: no cover - Windows
+        environ_get, keys = os.environ.get, names
+    else:
+        environ_get, keys = data.get, tuple(os.fsencode(name) for name in names)
+    first, second, third, fourth = keys
+
+    def read() -> _RawEnvironment:
+        return (
+            environ_get(first),
+            environ_get(second),
+            environ_get(third),
+            environ_get(fourth),
+        )
 
     return read
 
 
-#: Reads one environment variable, as :meth:`os.environ.get` would.
-getenv: Final = _environ_reader()
+def _decoded(raw: object) -> str | None:
+    """A raw value of :func:`_environment_reader` as :meth:`os.environ.get` returns it."""
+    return os.fsdecode(raw) if isinstance(raw, bytes) else cast("str | None", raw)
+
 
 _configured = _Configured()
 
@@ -225,16 +238,10 @@ _VARIABLES: Final[tuple[tuple[str, Callable[[str], Any], str], ...]] = (
     (ENV_CANCEL_GRACE, _parse_grace, "seconds, 0 or more, or inf to wait for the cleanup"),
 )
 
-_RawEnvironment = tuple[str | None, str | None, str | None, str | None]
-
-
-def _raw_environment() -> _RawEnvironment:
-    return (
-        getenv(ENV_BACKEND),
-        getenv(ENV_ON_RUNNING_LOOP),
-        getenv(ENV_SYNC_TIMEOUT),
-        getenv(ENV_CANCEL_GRACE),
-    )
+#: Reads the raw values of the variables, in the order of :data:`_VARIABLES`.
+_raw_environment: Final = _environment_reader(
+    (ENV_BACKEND, ENV_ON_RUNNING_LOOP, ENV_SYNC_TIMEOUT, ENV_CANCEL_GRACE)
+)
 
 
 def _parse_environment(raw: _RawEnvironment) -> list[Any]:
@@ -245,7 +252,8 @@ def _parse_environment(raw: _RawEnvironment) -> list[Any]:
     """
     values: list[Any] = []
     problems: list[str] = []
-    for (variable, parse, accepted), value in zip(_VARIABLES, raw, strict=True):
+    for (variable, parse, accepted), raw_value in zip(_VARIABLES, raw, strict=True):
+        value = _decoded(raw_value)
         if value is None or not value.strip():
             values.append(None)
             continue

@@ -127,13 +127,13 @@ _trio_host: HostLoop | None = None
 
 
 class _ThreadRole(threading.local):
-    # Class attributes are what every thread sees until it sets its own: reading one
+    # A class attribute is what every thread sees until it sets its own: reading it
     # raises nothing, where getattr(local, name, default) raises and catches an
     # AttributeError inside (about 1 us, on every call from a worker thread).
-    #: Neither kind of worker thread; a thread never becomes one later.
-    plain = False
-    #: Last found to be a trio worker: ask trio first (the other check would raise).
-    trio_first = False
+    #: What this thread was last found to be: ``"plain"``, neither kind of worker (a
+    #: thread never becomes one later); ``"trio"``, a trio worker (ask trio first, as
+    #: anyio's check would raise); ``""``, not known or an anyio worker.
+    kind = ""
 
 
 _role = _ThreadRole()
@@ -150,11 +150,11 @@ def host_loop_of_current_thread() -> HostLoop | None:
     check raises on the way.
     If the host task has been cancelled, its cancellation is raised here.
     """
-    role = _role
-    if role.plain:
+    kind = _role.kind
+    if kind == "plain":
         return None
     trio = loaded_trio()
-    if trio is not None and role.trio_first:
+    if kind == "trio" and trio is not None:
         host = _trio_worker_host(trio)
         if host is not None:
             return host
@@ -167,9 +167,9 @@ def host_loop_of_current_thread() -> HostLoop | None:
     if trio is not None:
         host = _trio_worker_host(trio)
         if host is not None:
-            role.trio_first = True
+            _role.kind = "trio"
             return host
-    role.plain = True
+    _role.kind = "plain"
     return None
 
 
