@@ -72,14 +72,6 @@ class CallOptions:
 
         :raises ConfigurationError: naming the first invalid value
         """
-        if (
-            timeout is None
-            and backend is None
-            and backend_options is None
-            and on_running_loop is None
-            and manager is None
-        ):
-            return DEFAULT_OPTIONS
         return cls(
             None if timeout is None else check_seconds(timeout, "timeout"),
             None if backend is None else check_backend_name(backend, "backend"),

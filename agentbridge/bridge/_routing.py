@@ -18,7 +18,7 @@ from typing import Any, TypeVar, overload
 from .._exceptions import BridgeTimeoutError, NotAwaitableError, PortalClosedError
 from ._calls import Call, close_awaitable, interpreter_exit
 from ._portals import PortalHost, PortalManager
-from ._route import CallOptions, route, running_loop_library
+from ._route import DEFAULT_OPTIONS, CallOptions, route, running_loop_library
 from ._settings import (
     Policy,
     blocking_wait,
@@ -120,6 +120,14 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
 
     .. versionadded:: 0.1
     """
+    if (
+        timeout is None
+        and backend is None
+        and backend_options is None
+        and on_running_loop is None
+        and manager is None
+    ):
+        return run_with(DEFAULT_OPTIONS, fn, args)  # the common case: no keyword call
     try:
         options = CallOptions.of(
             timeout=timeout,
