@@ -214,7 +214,7 @@ class SyncContextManager(AbstractContextManager[T], Generic[T]):
     def __enter__(self) -> T:
         if self._signal is not None:
             raise RuntimeError("this sync_context() has already been entered; make a new one")
-        host = route(self._options, current_defaults(), self._cm)
+        host = route(self._options, current_defaults(), self._cm, stacklevel=2)
         if isinstance(host, HostLoop):
             self._signal = host.run_sync
             host.run_sync(start_detached, self._hold)

@@ -94,12 +94,14 @@ def running_loop_library() -> str | None:
     return None
 
 
-def route(options: CallOptions, defaults: Defaults, what: object) -> Route:
+def route(options: CallOptions, defaults: Defaults, what: object, *, stacklevel: int) -> Route:
     """Decide where a blocking call made now, from this thread, runs.
 
     :param defaults: the settings for the options ``options`` leaves to the default
     :param what: the coroutine function, awaitable or context manager the call is
         for, named in the policy's warning or error
+    :param stacklevel: the frame the policy's warning blames, counted from the caller
+        of this function (1)
     :raises BlockingCallError: if a loop runs in this thread and the policy is ``"raise"``
     """
     running = running_loop_library()
@@ -108,12 +110,13 @@ def route(options: CallOptions, defaults: Defaults, what: object) -> Route:
         if host_loop is not None:
             return host_loop
     else:
-        _apply_policy(options.on_running_loop or defaults.on_running_loop, running, what)
+        policy = options.on_running_loop or defaults.on_running_loop
+        _apply_policy(policy, running, what, stacklevel + 2)
     spec = resolve_spec(options.backend, options.backend_options, defaults)
     return (options.manager or get_portal_manager()).host(spec)
 
 
-def _apply_policy(policy: Policy, running: str, what: object) -> None:
+def _apply_policy(policy: Policy, running: str, what: object, stacklevel: int) -> None:
     if policy == "thread":
         return
     name = getattr(what, "__qualname__", None) or type(what).__name__
@@ -124,5 +127,4 @@ def _apply_policy(policy: Policy, running: str, what: object) -> None:
     )
     if policy == "raise":
         raise BlockingCallError(message + " (this is an error because on_running_loop='raise')")
-    # The user's line is 4 frames up: _apply_policy, route, the entry point, its caller.
-    warnings.warn(BlockingCallWarning(message), stacklevel=4)
+    warnings.warn(BlockingCallWarning(message), stacklevel=stacklevel)

@@ -147,7 +147,8 @@ def run_with(options: CallOptions, fn: Any, args: tuple[Any, ...]) -> Any:
     try:
         defaults = current_defaults()
         limit = resolve_timeout(options.timeout, defaults)
-        where = route(options, defaults, fn)
+        # The warning blames the line that called run_sync (or SyncIterator.__next__).
+        where = route(options, defaults, fn, stacklevel=3)
     except BaseException:
         _close_if_coroutine(fn)
         raise
