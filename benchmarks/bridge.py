@@ -380,8 +380,8 @@ def groups() -> list[Group]:
                         ),
                     ],
                     rows=[Row("ab", "anyio", WITHIN_3_PERCENT)],
-                    ops=1000,
-                    quick_ops=100,
+                    ops=2000,
+                    quick_ops=200,
                     note="target: at least 0.97x the throughput (time ratio <= 1.031x)",
                 )
             )
