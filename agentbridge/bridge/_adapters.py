@@ -15,11 +15,12 @@ from anyio import CancelScope, CapacityLimiter
 
 from .._exceptions import PortalClosedError
 from ._calls import Call, interpreter_exit
+from ._loops import start_detached
 from ._portals import PortalManager
 from ._route import CallOptions, route
 from ._routing import run_sync, run_with
 from ._settings import Policy, blocking_wait, current_defaults, resolve_cancel_grace
-from ._threads import HostLoop, start_detached, to_thread
+from ._threads import HostLoop, to_thread
 
 __all__ = ("asyncify", "iterate_sync", "sync_context", "syncify")
 

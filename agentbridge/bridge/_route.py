@@ -16,13 +16,13 @@ no exception is raised and caught on the way to a worker's host loop.
 
 from __future__ import annotations
 
-import asyncio
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from .._exceptions import BlockingCallError, BlockingCallWarning
+from ._loops import running_library
 from ._portals import PortalHost, PortalManager, get_portal_manager
 from ._settings import (
     Defaults,
@@ -34,9 +34,8 @@ from ._settings import (
     resolve_spec,
 )
 from ._threads import HostLoop, host_loop_of_current_thread
-from ._trio import in_trio_run
 
-__all__ = ("DEFAULT_OPTIONS", "CallOptions", "Route", "route", "running_loop_library")
+__all__ = ("DEFAULT_OPTIONS", "CallOptions", "Route", "route")
 
 #: Where a call runs: the host loop of this worker thread (rule 2), or this thread's
 #: portal (rules 1 and 3).
@@ -85,15 +84,6 @@ class CallOptions:
 DEFAULT_OPTIONS: Final = CallOptions()
 
 
-def running_loop_library() -> str | None:
-    """The async library whose loop is running in this thread, or ``None``."""
-    if asyncio._get_running_loop() is not None:
-        return "asyncio"
-    if in_trio_run():
-        return "trio"
-    return None
-
-
 def route(options: CallOptions, defaults: Defaults, what: object, *, stacklevel: int) -> Route:
     """Decide where a blocking call made now, from this thread, runs.
 
@@ -104,7 +94,7 @@ def route(options: CallOptions, defaults: Defaults, what: object, *, stacklevel:
         of this function (1)
     :raises BlockingCallError: if a loop runs in this thread and the policy is ``"raise"``
     """
-    running = running_loop_library()
+    running = running_library()
     if running is None:
         host_loop = host_loop_of_current_thread()
         if host_loop is not None:

@@ -17,8 +17,9 @@ from typing import Any, TypeVar, overload
 
 from .._exceptions import BridgeTimeoutError, NotAwaitableError, PortalClosedError
 from ._calls import Call, close_awaitable, interpreter_exit
+from ._loops import running_library
 from ._portals import PortalHost, PortalManager
-from ._route import DEFAULT_OPTIONS, CallOptions, route, running_loop_library
+from ._route import DEFAULT_OPTIONS, CallOptions, route
 from ._settings import (
     Policy,
     blocking_wait,
@@ -47,7 +48,7 @@ def is_async_context() -> bool:
 
     .. versionadded:: 0.1
     """
-    return running_loop_library() is not None
+    return running_library() is not None
 
 
 @overload

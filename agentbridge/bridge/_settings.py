@@ -22,13 +22,19 @@ longer than the platform allows a lock to wait (:data:`threading.TIMEOUT_MAX`, a
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, cast
 
 from .._exceptions import ConfigurationError
+from ._loops import (
+    TRIO_MISSING,
+    RawValues,
+    check_trio_installed,
+    decoded,
+    environment_reader,
+)
 
 __all__ = ("BackendSpec", "Policy", "configure")
 
@@ -105,42 +111,6 @@ class _Configured:
     on_running_loop: Policy | None = None
     timeout: float | None = None
     cancel_grace: float | None = None
-
-
-_RawEnvironment = tuple[object, object, object, object]
-
-
-def _environment_reader(names: tuple[str, str, str, str]) -> Callable[[], _RawEnvironment]:
-    """A function returning the raw values of the four variables ``names``, to compare
-    with an earlier read (decode them with :func:`_decoded`)."""
-    # os.environ.get costs about 1 us (it encodes the key and decodes the value; an unset
-    # variable raises and catches a KeyError inside), and every call reads all four: 5 us,
-    # more than all of the routing. On POSIX os.environ keeps its items in a dict of
-    # bytes, kept in step with every change made through os.environ; reading that dict
-    # directly, without decoding, costs a twentieth of that.
-    data = getattr(os.environ, "_data", None)
-    environ_get: Callable[[Any], object]
-    keys: tuple[Any, ...]
-    if os.name != "posix" or not isinstance(data, dict):  # pragma: no cover - Windows
-        environ_get, keys = os.environ.get, names
-    else:
-        environ_get, keys = data.get, tuple(os.fsencode(name) for name in names)
-    first, second, third, fourth = keys
-
-    def read() -> _RawEnvironment:
-        return (
-            environ_get(first),
-            environ_get(second),
-            environ_get(third),
-            environ_get(fourth),
-        )
-
-    return read
-
-
-def _decoded(raw: object) -> str | None:
-    """A raw value of :func:`_environment_reader` as :meth:`os.environ.get` returns it."""
-    return os.fsdecode(raw) if isinstance(raw, bytes) else cast("str | None", raw)
 
 
 _configured = _Configured()
@@ -239,12 +209,12 @@ _VARIABLES: Final[tuple[tuple[str, Callable[[str], Any], str], ...]] = (
 )
 
 #: Reads the raw values of the variables, in the order of :data:`_VARIABLES`.
-_raw_environment: Final = _environment_reader(
+_raw_environment: Final = environment_reader(
     (ENV_BACKEND, ENV_ON_RUNNING_LOOP, ENV_SYNC_TIMEOUT, ENV_CANCEL_GRACE)
 )
 
 
-def _parse_environment(raw: _RawEnvironment) -> list[Any]:
+def _parse_environment(raw: RawValues) -> list[Any]:
     """What each variable means (``None``: unset or empty).
 
     :raises ConfigurationError: one error naming each invalid variable, its value and
@@ -253,14 +223,17 @@ def _parse_environment(raw: _RawEnvironment) -> list[Any]:
     values: list[Any] = []
     problems: list[str] = []
     for (variable, parse, accepted), raw_value in zip(_VARIABLES, raw, strict=True):
-        value = _decoded(raw_value)
+        value = decoded(raw_value)
         if value is None or not value.strip():
             values.append(None)
             continue
         try:
             values.append(parse(value))
-        except ConfigurationError:
-            problems.append(f"{variable}={value!r} (accepted: {accepted})")
+        except ConfigurationError as exc:
+            if str(exc).startswith(TRIO_MISSING):  # a valid name, but not installed
+                problems.append(f"{variable}={value!r}: {TRIO_MISSING}")
+            else:
+                problems.append(f"{variable}={value!r} (accepted: {accepted})")
     if problems:
         plural = "s" if len(problems) > 1 else ""
         raise ConfigurationError(
@@ -289,7 +262,7 @@ class Defaults:
 
 
 # The defaults, with the configuration and the raw variables they were made from.
-_current: tuple[_Configured, _RawEnvironment, Defaults] | None = None
+_current: tuple[_Configured, RawValues, Defaults] | None = None
 
 
 def current_defaults() -> Defaults:
@@ -305,7 +278,7 @@ def current_defaults() -> Defaults:
     return _make_defaults(_configured, raw)
 
 
-def _make_defaults(configured: _Configured, raw: _RawEnvironment) -> Defaults:
+def _make_defaults(configured: _Configured, raw: RawValues) -> Defaults:
     global _current
     backend, policy, timeout, grace = _parse_environment(raw)
     backend = configured.backend or backend or "asyncio"
@@ -415,6 +388,8 @@ def check_backend_name(value: object, source: str) -> str:
             f"unknown backend {value!r} (from {source}); valid backends are "
             f"{', '.join(map(repr, BACKEND_NAMES))}"
         )
+    if name == "trio":
+        check_trio_installed(source)
     return name
 
 

@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 
 import anyio.from_thread
 import anyio.to_thread
-from anyio import CapacityLimiter, NoEventLoopError
+from anyio import CapacityLimiter
 from anyio.lowlevel import RunVar
 
-from ._trio import loaded_trio
+from ._loops import worker_thread_portal
 
 if sys.version_info >= (3, 11):
     from typing import TypeVarTuple, Unpack
@@ -97,17 +97,7 @@ def check_cancelled() -> None:
 
     .. versionadded:: 0.1
     """
-    try:
-        anyio.from_thread.check_cancelled()
-        return
-    except NoEventLoopError:
-        pass
-    trio = loaded_trio()
-    if trio is not None:
-        try:
-            trio.from_thread.check_cancelled()
-        except RuntimeError:
-            pass
+    worker_thread_portal()
 
 
 class HostLoop:
@@ -123,7 +113,7 @@ class HostLoop:
 
 
 _ANYIO_HOST = HostLoop(anyio.from_thread.run, anyio.from_thread.run_sync)
-_trio_host: HostLoop | None = None
+_trio_loop: HostLoop | None = None
 
 
 class _ThreadRole(threading.local):
@@ -153,60 +143,18 @@ def host_loop_of_current_thread() -> HostLoop | None:
     kind = _role.kind
     if kind == "plain":
         return None
-    trio = loaded_trio()
-    if kind == "trio" and trio is not None:
-        host = _trio_worker_host(trio)
-        if host is not None:
-            return host
-    try:
-        anyio.from_thread.check_cancelled()
-    except NoEventLoopError:
-        pass
-    else:
-        return _ANYIO_HOST
-    if trio is not None:
-        host = _trio_worker_host(trio)
-        if host is not None:
-            _role.kind = "trio"
-            return host
-    _role.kind = "plain"
-    return None
-
-
-def _trio_worker_host(trio: Any) -> HostLoop | None:
-    global _trio_host
-    try:
-        trio.from_thread.check_cancelled()
-    except RuntimeError:
+    portal = worker_thread_portal(trio_first=kind == "trio")
+    if portal is None:
+        _role.kind = "plain"
         return None
-    if _trio_host is None:
-        _trio_host = HostLoop(trio.from_thread.run, trio.from_thread.run_sync)
-    return _trio_host
+    if portal is anyio.from_thread:
+        return _ANYIO_HOST
+    _role.kind = "trio"
+    return _trio_host(portal)
 
 
-_detached: set[Any] = set()
-
-
-def keep_task(task: Any) -> None:
-    """Hold a strong reference to an asyncio task until it is done.
-
-    The loop keeps only weak references to its tasks, so an unreferenced task can be
-    garbage collected mid-flight.
-    """
-    _detached.add(task)
-    task.add_done_callback(_detached.discard)
-
-
-def start_detached(async_fn: Callable[[], Any]) -> None:
-    """Start ``async_fn()`` as a task of the loop running in this thread; do not wait.
-
-    ``async_fn`` must not raise: on trio it runs as a system task, where an exception
-    would crash the run.
-    """
-    trio = loaded_trio()
-    if trio is not None and trio.lowlevel.in_trio_run():
-        trio.lowlevel.spawn_system_task(async_fn)
-        return
-    import asyncio
-
-    keep_task(asyncio.get_running_loop().create_task(async_fn()))
+def _trio_host(portal: Any) -> HostLoop:
+    global _trio_loop
+    if _trio_loop is None:
+        _trio_loop = HostLoop(portal.run, portal.run_sync)
+    return _trio_loop
