@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from .._exceptions import ConfigurationError
@@ -20,7 +21,8 @@ class RunOptions:
     :raises ConfigurationError: for a value outside the ranges below
     """
 
-    #: Seconds before the whole run is cancelled, or ``None`` for no limit.
+    #: Seconds before the whole run is cancelled, or ``None`` (or ``math.inf``) for no
+    #: limit.
     timeout: float | None = None
     #: Worker threads the run's sync steps may use at once, or ``None`` for the bridge's
     #: thread pool rules.
@@ -45,9 +47,14 @@ class RunOptions:
         if timeout is not None:
             if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
                 raise ConfigurationError(
-                    f"timeout must be a positive number of seconds or None, got {timeout!r}"
+                    f"timeout must be a positive number of seconds (math.inf for none) or "
+                    f"None, got {timeout!r}"
                 )
-            object.__setattr__(self, "timeout", float(timeout))
+            try:
+                seconds = float(timeout)
+            except OverflowError:  # an int beyond any float: no deadline in practice
+                seconds = math.inf
+            object.__setattr__(self, "timeout", seconds)
 
     def with_timeout(self, timeout: float | None) -> RunOptions:
         """These options with the run's own ``timeout``, checked.
