@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
@@ -55,3 +56,8 @@ def test_with_timeout_checks_the_new_value_and_keeps_the_others() -> None:
     assert timed.with_timeout(None).timeout is None
     with pytest.raises(ab.ConfigurationError, match="timeout"):
         options.with_timeout(-2)
+
+
+def test_an_infinite_or_huge_timeout_is_no_deadline() -> None:
+    assert RunOptions(timeout=math.inf).timeout == math.inf
+    assert RunOptions(timeout=10**400).timeout == math.inf, "an int beyond any float"
