@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from ._exceptions import (
     AgentBridgeError,
+    AlreadyEnteredError,
+    AsyncCallableError,
     BlockingCallError,
     BlockingCallWarning,
     BridgeError,
     BridgeTimeoutError,
+    BridgeUsageError,
     ConfigurationError,
     ExpressionError,
     NotAwaitableError,
@@ -73,11 +76,14 @@ __version__ = "0.1.0"
 
 __all__ = (
     "AgentBridgeError",
+    "AlreadyEnteredError",
+    "AsyncCallableError",
     "BackendSpec",
     "BlockingCallError",
     "BlockingCallWarning",
     "BridgeError",
     "BridgeTimeoutError",
+    "BridgeUsageError",
     "ConfigurationError",
     "Event",
     "Executor",

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import inspect
+import os
 import sys
 import threading
 import warnings
 from collections.abc import Awaitable, Callable
-from types import CoroutineType
+from types import CoroutineType, FrameType
 from typing import Any, TypeVar, overload
 
 from .._exceptions import (
     BlockingCallError,
     BlockingCallWarning,
     BridgeTimeoutError,
+    BridgeUsageError,
     NotAwaitableError,
     PortalClosedError,
 )
@@ -103,6 +106,7 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
     backend_options: dict[str, Any] | None = None,
     on_running_loop: Policy | None = None,
     manager: PortalManager | None = None,
+    **unexpected: Any,
 ) -> Any:
     """Run the coroutine function ``fn(*args)`` to completion and return its result.
 
@@ -112,7 +116,8 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
     See :doc:`/routing` for the rules.
 
     ``fn`` may also be an awaitable passed alone: ``run_sync(client.get(url))``.
-    Pass keyword arguments with :func:`functools.partial`.
+    Keyword arguments are not forwarded to ``fn`` (the bridge's own options are
+    keywords, and would shadow ``fn``'s): pass them with :func:`functools.partial`.
 
     :param fn: a coroutine function, or an awaitable
     :param args: positional arguments for ``fn``
@@ -129,6 +134,7 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
         process-wide one)
     :return: the coroutine's return value
     :raises NotAwaitableError: if ``fn`` is neither a coroutine function nor an awaitable
+    :raises BridgeUsageError: for a keyword argument that is not one of the above
     :raises BridgeTimeoutError: if ``timeout`` expired (the coroutine was cancelled)
     :raises BlockingCallError: if a loop is running here and the policy is ``"raise"``
     :raises ConfigurationError: for an invalid option or environment variable
@@ -138,6 +144,8 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
     .. versionadded:: 0.1
     """
     try:
+        if unexpected:
+            raise BridgeUsageError(_unexpected_keywords_message(fn, unexpected))
         limit = resolve_timeout(timeout)
         policy = None if on_running_loop is None else resolve_policy(on_running_loop)
         running = running_loop_library()
@@ -156,10 +164,35 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
     return _run_on_portal(host, _awaitable_of(fn, args), limit)
 
 
+def _unexpected_keywords_message(fn: object, unexpected: dict[str, Any]) -> str:
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    keywords = ", ".join(f"{key}=" for key in unexpected)
+    first = next(iter(unexpected))
+    return (
+        f"run_sync() got keyword arguments it does not take: {keywords}. It passes only "
+        f"positional arguments to {name}: its own options (timeout=, backend=, ...) are "
+        f"keywords too, and would shadow {name}'s. Bind them with functools.partial: "
+        f"run_sync(functools.partial({name}, {first}=...), *args)"
+    )
+
+
 def _awaitable_of(fn: Any, args: tuple[Any, ...]) -> Awaitable[Any]:
     if not callable(fn):
-        if not args and inspect.isawaitable(fn):
-            return fn
+        if inspect.isawaitable(fn):
+            if not args:
+                return fn
+            close_awaitable(fn)
+            raise NotAwaitableError(
+                f"run_sync() got the awaitable {fn!r} and positional arguments too: an "
+                f"awaitable is already called and takes none. Pass the coroutine "
+                f"function and its arguments, run_sync(fn, *args), or the awaitable "
+                f"alone, run_sync(fn(*args))"
+            )
+        if inspect.isasyncgen(fn):
+            raise NotAwaitableError(
+                f"run_sync() got the async generator {fn.__qualname__}(), which is "
+                f"iterated, not awaited; iterate it with agentbridge.iterate_sync(...)"
+            )
         raise NotAwaitableError(
             f"run_sync() needs a coroutine function or an awaitable, got {fn!r} "
             f"({type(fn).__name__})"
@@ -192,7 +225,29 @@ def _apply_policy(policy: Policy, running: str, fn: object) -> None:
     )
     if policy == "raise":
         raise BlockingCallError(message + " (this is an error because on_running_loop='raise')")
-    warnings.warn(BlockingCallWarning(message), stacklevel=4)
+    warnings.warn(BlockingCallWarning(message), stacklevel=_caller_stacklevel())
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_CONTEXTLIB = contextlib.__file__
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning issued by our caller name the user's line.
+
+    That is the first frame outside agentbridge, skipping ``contextlib`` (whose
+    ``@contextmanager`` wrappers sit between a ``with`` statement and the bridge). The
+    entry points reach the warning through different depths of wrappers, so no fixed
+    number fits all of them.
+    """
+    frame: FrameType | None = sys._getframe(2)  # level 1 is the caller, which warns
+    level = 2
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(_PACKAGE_DIR) or frame.f_code.co_filename == _CONTEXTLIB
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def _run_on_host_loop(host_loop: HostLoop, awaitable: Awaitable[T], limit: float | None) -> T:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio.from_thread
 import anyio.to_thread
-from anyio import CapacityLimiter, NoEventLoopError
+from anyio import CancelScope, CapacityLimiter, NoEventLoopError
 from anyio.lowlevel import RunVar
 
-from ._trio import loaded_trio
+from .._exceptions import AsyncCallableError
+from ._trio import in_trio_run, loaded_trio
 
 if sys.version_info >= (3, 11):
     from typing import TypeVarTuple, Unpack
@@ -53,22 +56,120 @@ async def to_thread(
 
     Whatever ``fn`` raises is raised here, with its traceback.
 
+    Every way of cancelling the caller counts, anyio's cancel scopes and trio's as well
+    as asyncio's own (``task.cancel()``, ``asyncio.timeout``, ``asyncio.wait_for``): the
+    worker's :func:`check_cancelled` raises, and coroutines it sent back with
+    :func:`~agentbridge.run_sync` are cancelled. On asyncio's own cancellation the
+    caller then raises :exc:`asyncio.CancelledError` once ``fn`` has returned (at once
+    with ``abandon_on_cancel``), or ``fn``'s exception if it raised one.
+
     :param fn: a blocking callable; pass keyword arguments with :func:`functools.partial`
     :param limiter: the capacity limiter to borrow a thread token from
     :param abandon_on_cancel: if ``True``, a cancelled caller stops waiting at once and
         the thread is left to finish on its own; if ``False`` (default), cancellation
         waits for ``fn`` to return
     :return: whatever ``fn`` returns
+    :raises AsyncCallableError: if ``fn`` is a coroutine function, or returned a
+        coroutine: await it directly instead
 
     .. versionadded:: 0.1
     """
+    if is_async_callable(fn):
+        raise AsyncCallableError(async_callable_message("to_thread", fn))
     if limiter is None:
         depth = reentry_depth.get()
         if depth:
             limiter = _limiter_for_depth(depth)
-    return await anyio.to_thread.run_sync(
-        fn, *args, limiter=limiter, abandon_on_cancel=abandon_on_cancel
+    if in_trio_run():
+        # trio has one kind of cancellation, its scopes', which anyio's helper honours.
+        return await anyio.to_thread.run_sync(
+            _call_blocking, fn, args, limiter=limiter, abandon_on_cancel=abandon_on_cancel
+        )
+    return await _offload_on_asyncio(fn, args, limiter, abandon_on_cancel)
+
+
+async def _offload_on_asyncio(
+    fn: Callable[..., T],
+    args: tuple[Any, ...],
+    limiter: CapacityLimiter | None,
+    abandon_on_cancel: bool,
+) -> T:
+    """``anyio.to_thread.run_sync`` on asyncio, cancelled the same way by any cancellation.
+
+    anyio waits for the thread inside a shielded cancel scope, which stops only anyio's
+    own cancellation: a native ``task.cancel()`` goes straight through it, so the
+    caller resumed at once, ``fn`` ran on unseen, and what ``fn`` sent back to the loop
+    was not cancelled. So the thread is awaited by a child task, in a cancel scope of
+    ours: whatever cancels the caller lands here first, and becomes the cancellation
+    of that scope, which the worker's ``check_cancelled`` and its calls back both see.
+    """
+    import asyncio
+
+    scope = CancelScope()
+    child = asyncio.get_running_loop().create_task(
+        _offload_in_scope(scope, fn, args, limiter, abandon_on_cancel)
     )
+    try:
+        # The child returns None only once cancelled through the scope, by the handler.
+        return cast(T, await asyncio.shield(child))
+    except asyncio.CancelledError:
+        scope.cancel()
+        if abandon_on_cancel:
+            keep_task(child)
+            raise
+        # Wait for fn, through further native cancellations too (anyio's are held off
+        # by the shield), then report the first one, or fn's own failure.
+        with CancelScope(shield=True):
+            while not child.done():
+                try:
+                    await asyncio.wait((child,))
+                except asyncio.CancelledError:
+                    pass
+        failure = child.exception()
+        if failure is not None and not isinstance(failure, asyncio.CancelledError):
+            raise failure from None
+        raise
+
+
+async def _offload_in_scope(
+    scope: CancelScope,
+    fn: Callable[..., T],
+    args: tuple[Any, ...],
+    limiter: CapacityLimiter | None,
+    abandon_on_cancel: bool,
+) -> T | None:
+    with scope:
+        return await anyio.to_thread.run_sync(
+            _call_blocking, fn, args, limiter=limiter, abandon_on_cancel=abandon_on_cancel
+        )
+    return None  # cancelled through the scope: the caller raises its own cancellation
+
+
+def is_async_callable(fn: object) -> bool:
+    """Whether ``fn`` is known to be async without calling it (partials included)."""
+    return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+
+
+def async_callable_message(where: str, fn: object) -> str:
+    """The message of :class:`AsyncCallableError` for ``where()`` given ``fn``."""
+    target = fn.func if isinstance(fn, functools.partial) else fn
+    name = getattr(target, "__qualname__", None) or repr(target)
+    kind = "an async generator function" if inspect.isasyncgenfunction(fn) else "async"
+    fix = "iterate it with `async for` directly" if kind != "async" else "await it directly"
+    return (
+        f"{where}() runs blocking functions in a worker thread, but {name} is {kind}: "
+        f"{fix}, in the calling task, instead"
+    )
+
+
+def _call_blocking(fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    # Runs in the worker thread. A callable whose kind is not visible (a lambda or an
+    # object with an async __call__) is caught by what it returns.
+    result = fn(*args)
+    if inspect.iscoroutine(result):
+        result.close()
+        raise AsyncCallableError(async_callable_message("to_thread", fn))
+    return result
 
 
 def _limiter_for_depth(depth: int) -> CapacityLimiter:
@@ -166,6 +267,21 @@ def keep_task(task: Any) -> None:
     """
     _detached.add(task)
     task.add_done_callback(_detached.discard)
+
+
+def loop_call_soon() -> Callable[..., object]:
+    """How to run ``fn(*args)`` soon on the loop running in this thread, from any thread.
+
+    The returned function never blocks; once the loop has stopped it raises
+    :exc:`RuntimeError` (asyncio's closed loop, trio's ``RunFinishedError``).
+    """
+    trio = loaded_trio()
+    if trio is not None and trio.lowlevel.in_trio_run():
+        run_sync_soon: Callable[..., object] = trio.lowlevel.current_trio_token().run_sync_soon
+        return run_sync_soon
+    import asyncio
+
+    return asyncio.get_running_loop().call_soon_threadsafe
 
 
 def start_detached(async_fn: Callable[[], Any]) -> None:
