@@ -8,7 +8,8 @@ import sys
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, TypeVar, cast
+from types import AsyncGeneratorType, CoroutineType
+from typing import Any, TypeVar
 
 import anyio.from_thread
 import anyio.to_thread
@@ -74,8 +75,6 @@ async def to_thread(
 
     .. versionadded:: 0.1
     """
-    if is_async_callable(fn):
-        raise AsyncCallableError(async_callable_message("to_thread", fn))
     if limiter is None:
         depth = reentry_depth.get()
         if depth:
@@ -94,55 +93,82 @@ async def _offload_on_asyncio(
     limiter: CapacityLimiter | None,
     abandon_on_cancel: bool,
 ) -> T:
-    """``anyio.to_thread.run_sync`` on asyncio, cancelled the same way by any cancellation.
+    """``anyio.to_thread.run_sync`` on asyncio, honouring asyncio's own cancellation too.
 
-    anyio waits for the thread inside a shielded cancel scope, which stops only anyio's
-    own cancellation: a native ``task.cancel()`` goes straight through it, so the
-    caller resumed at once, ``fn`` ran on unseen, and what ``fn`` sent back to the loop
-    was not cancelled. So the thread is awaited by a child task, in a cancel scope of
-    ours: whatever cancels the caller lands here first, and becomes the cancellation
-    of that scope, which the worker's ``check_cancelled`` and its calls back both see.
+    anyio waits for the thread inside a shielded cancel scope, which holds off only
+    anyio's cancellation: a native ``task.cancel()`` goes through it, so the caller
+    resumed at once while ``fn`` ran on unseen. The call therefore runs inside a cancel
+    scope of ours, which anyio takes as the worker's scope: when a native cancellation
+    comes out, cancelling that scope makes the worker's ``check_cancelled`` raise and
+    cancels the coroutines it sent back; then, unless told to abandon the thread, the
+    caller waits for ``fn`` before passing the cancellation on. (Waiting in a child
+    task instead would cost half an offload again.)
     """
     import asyncio
 
-    scope = CancelScope()
-    child = asyncio.get_running_loop().create_task(
-        _offload_in_scope(scope, fn, args, limiter, abandon_on_cancel)
-    )
-    try:
-        # The child returns None only once cancelled through the scope, by the handler.
-        return cast(T, await asyncio.shield(child))
-    except asyncio.CancelledError:
-        scope.cancel()
-        if abandon_on_cancel:
-            keep_task(child)
+    job = _Job(fn, args)
+    with CancelScope() as scope:
+        try:
+            return await anyio.to_thread.run_sync(
+                job.run, limiter=limiter, abandon_on_cancel=abandon_on_cancel
+            )
+        except asyncio.CancelledError:
+            # Cancelled while the scope is active, or it would reach nothing. The scope
+            # then lets the exception through: it swallows only anyio's cancellations.
+            scope.cancel()
+            if not abandon_on_cancel:
+                await job.wait_unless_unstarted()
             raise
-        # Wait for fn, through further native cancellations too (anyio's are held off
-        # by the shield), then report the first one, or fn's own failure.
-        with CancelScope(shield=True):
-            while not child.done():
+    raise AssertionError("unreachable: the scope is cancelled only by the handler above")
+
+
+class _Job:
+    """``fn(*args)`` in a worker thread, and whether a cancelled caller must wait for it."""
+
+    __slots__ = ("_args", "_fn", "_lock", "_state", "_waiter")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self._fn = fn
+        self._args = args
+        self._lock = threading.Lock()
+        self._state = "queued"  # then "running" and "done", or "dropped"
+        self._waiter: Any = None  # an asyncio future, once a cancelled caller waits
+
+    def run(self) -> Any:
+        with self._lock:
+            if self._state == "dropped":
+                return None  # its caller was cancelled before it started: never run it
+            self._state = "running"
+        try:
+            return _call_blocking(self._fn, self._args)
+        finally:
+            with self._lock:
+                self._state = "done"
+                waiter = self._waiter
+            if waiter is not None:
+                waiter.get_loop().call_soon_threadsafe(_set_done, waiter)
+
+    async def wait_unless_unstarted(self) -> None:
+        """Wait until ``fn`` has returned, if it started; through any cancellation."""
+        import asyncio
+
+        with self._lock:
+            if self._state == "queued":
+                self._state = "dropped"
+            if self._state != "running":
+                return
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+        with CancelScope(shield=True):  # anyio's cancellation; asyncio's is looped over
+            while not waiter.done():
                 try:
-                    await asyncio.wait((child,))
+                    await asyncio.shield(waiter)
                 except asyncio.CancelledError:
                     pass
-        failure = child.exception()
-        if failure is not None and not isinstance(failure, asyncio.CancelledError):
-            raise failure from None
-        raise
 
 
-async def _offload_in_scope(
-    scope: CancelScope,
-    fn: Callable[..., T],
-    args: tuple[Any, ...],
-    limiter: CapacityLimiter | None,
-    abandon_on_cancel: bool,
-) -> T | None:
-    with scope:
-        return await anyio.to_thread.run_sync(
-            _call_blocking, fn, args, limiter=limiter, abandon_on_cancel=abandon_on_cancel
-        )
-    return None  # cancelled through the scope: the caller raises its own cancellation
+def _set_done(waiter: Any) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def is_async_callable(fn: object) -> bool:
@@ -163,11 +189,13 @@ def async_callable_message(where: str, fn: object) -> str:
 
 
 def _call_blocking(fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-    # Runs in the worker thread. A callable whose kind is not visible (a lambda or an
-    # object with an async __call__) is caught by what it returns.
+    # Runs in the worker thread. An async callable is caught by what it returns, which
+    # costs nothing up front and also catches those whose kind is not visible (a lambda,
+    # an object with an async __call__).
     result = fn(*args)
-    if inspect.iscoroutine(result):
-        result.close()
+    if isinstance(result, (CoroutineType, AsyncGeneratorType)):
+        if isinstance(result, CoroutineType):
+            result.close()  # never awaited, and never will be: no warning about it
         raise AsyncCallableError(async_callable_message("to_thread", fn))
     return result
 
