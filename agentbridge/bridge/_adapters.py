@@ -227,7 +227,8 @@ def iterate_sync(
     Each item is fetched with one :func:`~agentbridge.run_sync` call (``timeout``
     applies per item), so the iterable runs on the same loop as every other call of
     this thread. Use the result as a context manager, or call ``close()``, to run an
-    async generator's cleanup when you stop early::
+    async generator's cleanup as soon as you stop early (an iterator dropped unfinished
+    or left open at exit is still closed on its loop, later)::
 
         with ab.iterate_sync(agen()) as items:
             for item in items:
@@ -253,7 +254,9 @@ class SyncContextManager(AbstractContextManager[T], Generic[T]):
     """A blocking context manager around an async one; see :func:`sync_context`.
 
     ``__aenter__`` and ``__aexit__`` run in one task, so async context managers that
-    open task groups or cancel scopes work.
+    open task groups or cancel scopes work. One cancelled from inside while the block
+    runs (its own deadline, a failing task group) is exited at once, and the ``with``
+    statement raises its own outcome when the block ends.
 
     .. versionadded:: 0.1
     """
