@@ -240,6 +240,8 @@ def _caller_stacklevel() -> int:
     entry points reach the warning through different depths of wrappers, so no fixed
     number fits all of them.
     """
+    # sys._getframe: CPython's frame access (PyPy has it too); warnings.warn can skip
+    # files itself (skip_file_prefixes) only from Python 3.12, and not contextlib's.
     frame: FrameType | None = sys._getframe(2)  # level 1 is the caller, which warns
     level = 2
     while frame is not None and (
