@@ -84,35 +84,23 @@ async def to_thread(
         return await anyio.to_thread.run_sync(
             _call_blocking, fn, args, limiter=limiter, abandon_on_cancel=abandon_on_cancel
         )
-    return await _offload_on_asyncio(fn, args, limiter, abandon_on_cancel)
-
-
-async def _offload_on_asyncio(
-    fn: Callable[..., T],
-    args: tuple[Any, ...],
-    limiter: CapacityLimiter | None,
-    abandon_on_cancel: bool,
-) -> T:
-    """``anyio.to_thread.run_sync`` on asyncio, honouring asyncio's own cancellation too.
-
-    anyio waits for the thread inside a shielded cancel scope, which holds off only
-    anyio's cancellation: a native ``task.cancel()`` goes through it, so the caller
-    resumed at once while ``fn`` ran on unseen. The call therefore runs inside a cancel
-    scope of ours, which anyio takes as the worker's scope: when a native cancellation
-    comes out, cancelling that scope makes the worker's ``check_cancelled`` raise and
-    cancels the coroutines it sent back; then, unless told to abandon the thread, the
-    caller waits for ``fn`` before passing the cancellation on. (Waiting in a child
-    task instead would cost half an offload again.)
-    """
-    import asyncio
-
+    # On asyncio, anyio waits for the thread inside a shielded cancel scope, which holds
+    # off only anyio's cancellation: a native task.cancel() goes through it, and the
+    # caller resumed at once while fn ran on unseen. So the call runs inside a cancel
+    # scope of ours, which anyio takes as the worker's scope: when a native cancellation
+    # comes out, cancelling that scope makes the worker's check_cancelled raise and
+    # cancels the coroutines it sent back; then, unless told to abandon the thread, the
+    # caller waits for fn before passing the cancellation on. (Waiting in a child task
+    # instead would cost half an offload again.)
     job = _Job(fn, args)
     with CancelScope() as scope:
         try:
             return await anyio.to_thread.run_sync(
                 job.run, limiter=limiter, abandon_on_cancel=abandon_on_cancel
             )
-        except asyncio.CancelledError:
+        except BaseException as exc:
+            if not _is_asyncio_cancellation(exc):
+                raise
             # Cancelled while the scope is active, or it would reach nothing. The scope
             # then lets the exception through: it swallows only anyio's cancellations.
             scope.cancel()
@@ -122,29 +110,41 @@ async def _offload_on_asyncio(
     raise AssertionError("unreachable: the scope is cancelled only by the handler above")
 
 
-class _Job:
-    """``fn(*args)`` in a worker thread, and whether a cancelled caller must wait for it."""
+def _is_asyncio_cancellation(exc: BaseException) -> bool:
+    import asyncio
 
-    __slots__ = ("_args", "_fn", "_lock", "_state", "_waiter")
+    return isinstance(exc, asyncio.CancelledError)
+
+
+class _Job:
+    """``fn(*args)`` in a worker thread, and whether a cancelled caller must wait for it.
+
+    Lock-free, as it runs for every offload: ``list.pop`` is atomic, so exactly one of
+    the worker (starting ``fn``) and a cancelled caller (dropping a job not yet started)
+    takes the start token; then the worker marks itself done before it looks for a
+    waiter, and the caller sets its waiter before it looks at done, so at least one of
+    them sees the other.
+    """
+
+    __slots__ = ("_args", "_done", "_fn", "_start", "_waiter")
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self._fn = fn
         self._args = args
-        self._lock = threading.Lock()
-        self._state = "queued"  # then "running" and "done", or "dropped"
+        self._start = [True]
+        self._done = False
         self._waiter: Any = None  # an asyncio future, once a cancelled caller waits
 
     def run(self) -> Any:
-        with self._lock:
-            if self._state == "dropped":
-                return None  # its caller was cancelled before it started: never run it
-            self._state = "running"
+        try:
+            self._start.pop()
+        except IndexError:
+            return None  # its caller was cancelled before it started: never run it
         try:
             return _call_blocking(self._fn, self._args)
         finally:
-            with self._lock:
-                self._state = "done"
-                waiter = self._waiter
+            self._done = True
+            waiter = self._waiter
             if waiter is not None:
                 waiter.get_loop().call_soon_threadsafe(_set_done, waiter)
 
@@ -152,12 +152,15 @@ class _Job:
         """Wait until ``fn`` has returned, if it started; through any cancellation."""
         import asyncio
 
-        with self._lock:
-            if self._state == "queued":
-                self._state = "dropped"
-            if self._state != "running":
-                return
-            waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            self._start.pop()
+        except IndexError:
+            pass  # it started
+        else:
+            return  # dropped: it will never start
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        if self._done:
+            return
         with CancelScope(shield=True):  # anyio's cancellation; asyncio's is looped over
             while not waiter.done():
                 try:
