@@ -95,9 +95,9 @@ class AsyncCallableError(BridgeError, TypeError):
     """An entry point that runs blocking code was given an async callable.
 
     The mirror of :class:`NotAwaitableError`: :func:`agentbridge.to_thread` or
-    :func:`agentbridge.asyncify` given a coroutine function (or a callable that
-    returned a coroutine). Awaiting it directly is the fix; the message names the
-    callable.
+    :func:`agentbridge.asyncify` given a coroutine function, a partial of one or an
+    object with an ``async def __call__``. Awaiting it directly is the fix; the
+    message names the callable.
 
     .. versionadded:: 0.1
     """

@@ -8,7 +8,6 @@ import sys
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
-from types import AsyncGeneratorType, CoroutineType
 from typing import Any, TypeVar
 
 import anyio.from_thread
@@ -70,11 +69,13 @@ async def to_thread(
         the thread is left to finish on its own; if ``False`` (default), cancellation
         waits for ``fn`` to return
     :return: whatever ``fn`` returns
-    :raises AsyncCallableError: if ``fn`` is a coroutine function, or returned a
-        coroutine: await it directly instead
+    :raises AsyncCallableError: if ``fn`` is a coroutine function (or a partial of one,
+        or an object with an ``async def __call__``): await it directly instead
 
     .. versionadded:: 0.1
     """
+    if is_async_callable(fn, generators=False):
+        raise AsyncCallableError(async_callable_message("to_thread", fn))
     if limiter is None:
         depth = reentry_depth.get()
         if depth:
@@ -82,7 +83,7 @@ async def to_thread(
     if in_trio_run():
         # trio has one kind of cancellation, its scopes', which anyio's helper honours.
         return await anyio.to_thread.run_sync(
-            _call_blocking, fn, args, limiter=limiter, abandon_on_cancel=abandon_on_cancel
+            fn, *args, limiter=limiter, abandon_on_cancel=abandon_on_cancel
         )
     # On asyncio, anyio waits for the thread inside a shielded cancel scope, which holds
     # off only anyio's cancellation: a native task.cancel() goes through it, and the
@@ -141,7 +142,7 @@ class _Job:
         except IndexError:
             return None  # its caller was cancelled before it started: never run it
         try:
-            return _call_blocking(self._fn, self._args)
+            return self._fn(*self._args)
         finally:
             self._done = True
             waiter = self._waiter
@@ -174,9 +175,19 @@ def _set_done(waiter: Any) -> None:
         waiter.set_result(None)
 
 
-def is_async_callable(fn: object) -> bool:
-    """Whether ``fn`` is known to be async without calling it (partials included)."""
-    return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+def is_async_callable(fn: object, *, generators: bool = True) -> bool:
+    """Whether ``fn`` is known to be async without calling it.
+
+    A coroutine function, a partial of one, or an object with an ``async def
+    __call__`` (the runtime's notion of an async step); with ``generators``, an async
+    generator function too. Whatever a blocking callable *returns* is not looked at:
+    the runtime awaits an awaitable that a sync step returns.
+    """
+    return (
+        inspect.iscoroutinefunction(fn)
+        or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
+        or (generators and inspect.isasyncgenfunction(fn))
+    )
 
 
 def async_callable_message(where: str, fn: object) -> str:
@@ -189,18 +200,6 @@ def async_callable_message(where: str, fn: object) -> str:
         f"{where}() runs blocking functions in a worker thread, but {name} is {kind}: "
         f"{fix}, in the calling task, instead"
     )
-
-
-def _call_blocking(fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-    # Runs in the worker thread. An async callable is caught by what it returns, which
-    # costs nothing up front and also catches those whose kind is not visible (a lambda,
-    # an object with an async __call__).
-    result = fn(*args)
-    if isinstance(result, (CoroutineType, AsyncGeneratorType)):
-        if isinstance(result, CoroutineType):
-            result.close()  # never awaited, and never will be: no warning about it
-        raise AsyncCallableError(async_callable_message("to_thread", fn))
-    return result
 
 
 def _limiter_for_depth(depth: int) -> CapacityLimiter:
