@@ -17,13 +17,12 @@ import concurrent.futures
 import functools
 import sys
 import threading
-import traceback
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ._loops import start_detached, thread_safe_scheduler
 from ._settings import resolve_cancel_grace
-from ._threads import loop_call_soon, start_detached
 
 __all__ = ("Closer",)
 
@@ -43,7 +42,7 @@ class Closer:
     def __init__(self, owner: object, iterator: AsyncIterator[Any]) -> None:
         _register_exit_hook()
         self._iterator = iterator
-        self._call_soon = loop_call_soon()
+        self._call_soon = thread_safe_scheduler()
         self._finalizer = weakref.finalize(owner, self._close_dropped)
         self._finalizer.atexit = False  # exit has its own hook, run before the portals close
         _open.add(self)
@@ -78,6 +77,8 @@ async def _aclose(iterator: AsyncIterator[Any], done: concurrent.futures.Future[
     try:
         await iterator.aclose()  # type: ignore[attr-defined]
     except Exception:
+        import traceback  # only here: nothing else of the bridge needs it
+
         print(f"Exception ignored while closing {iterator!r}:", file=sys.stderr)
         traceback.print_exc()
     finally:

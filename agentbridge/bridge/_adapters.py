@@ -21,15 +21,15 @@ from .._exceptions import (
     PortalClosedError,
 )
 from ._abandoned import Closer
-from ._calls import Call, interpreter_exit, is_cancellation
+from ._calls import Call, interpreter_exit
+from ._loops import is_cancellation, running_library, start_detached
 from ._portals import PortalManager, get_portal_manager
-from ._routing import _apply_policy, run_sync, running_loop_library
+from ._routing import _apply_policy, run_sync
 from ._settings import Policy, resolve_backend, resolve_cancel_grace, resolve_policy
 from ._threads import (
     async_callable_message,
     host_loop_of_current_thread,
     is_async_callable,
-    start_detached,
     to_thread,
 )
 
@@ -277,7 +277,7 @@ class SyncContextManager(AbstractContextManager[T], Generic[T]):
                 "with statement"
             )
         options = self._options
-        running = running_loop_library()
+        running = running_library()
         host_loop = None
         if running is not None:
             _apply_policy(resolve_policy(options["on_running_loop"]), running, self._cm)

@@ -8,16 +8,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
-import contextlib
 import inspect
 import os
 import sys
 import threading
 import warnings
 from collections.abc import Awaitable, Callable
-from types import CoroutineType, FrameType
+from types import CoroutineType
 from typing import Any, TypeVar, overload
 
 from .._exceptions import (
@@ -29,6 +27,7 @@ from .._exceptions import (
     PortalClosedError,
 )
 from ._calls import Call, close_awaitable, interpreter_exit
+from ._loops import running_library, stacklevel_outside
 from ._portals import PortalHost, PortalManager, get_portal_manager
 from ._settings import (
     Policy,
@@ -38,7 +37,6 @@ from ._settings import (
     resolve_timeout,
 )
 from ._threads import HostLoop, host_loop_of_current_thread, reentry_depth
-from ._trio import in_trio_run
 
 if sys.version_info >= (3, 11):
     from typing import TypeVarTuple, Unpack
@@ -51,15 +49,6 @@ T = TypeVar("T")
 PosArgsT = TypeVarTuple("PosArgsT")
 
 
-def running_loop_library() -> str | None:
-    """The async library whose loop is running in this thread, or ``None``."""
-    if asyncio._get_running_loop() is not None:
-        return "asyncio"
-    if in_trio_run():
-        return "trio"
-    return None
-
-
 def is_async_context() -> bool:
     """Return whether an asyncio or trio event loop is running in the calling thread.
 
@@ -68,7 +57,7 @@ def is_async_context() -> bool:
 
     .. versionadded:: 0.1
     """
-    return running_loop_library() is not None
+    return running_library() is not None
 
 
 @overload
@@ -148,7 +137,7 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
             raise BridgeUsageError(_unexpected_keywords_message(fn, unexpected))
         limit = resolve_timeout(timeout)
         policy = None if on_running_loop is None else resolve_policy(on_running_loop)
-        running = running_loop_library()
+        running = running_library()
         if running is not None:
             _apply_policy(policy or resolve_policy(None), running, fn)
         else:
@@ -214,6 +203,10 @@ def _awaitable_of(fn: Any, args: tuple[Any, ...]) -> Awaitable[Any]:
     )
 
 
+#: Warnings name the first frame outside this directory (agentbridge's).
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
 def _apply_policy(policy: Policy, running: str, fn: object) -> None:
     if policy == "thread":
         return
@@ -225,31 +218,7 @@ def _apply_policy(policy: Policy, running: str, fn: object) -> None:
     )
     if policy == "raise":
         raise BlockingCallError(message + " (this is an error because on_running_loop='raise')")
-    warnings.warn(BlockingCallWarning(message), stacklevel=_caller_stacklevel())
-
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_CONTEXTLIB = contextlib.__file__
-
-
-def _caller_stacklevel() -> int:
-    """The ``stacklevel`` that makes a warning issued by our caller name the user's line.
-
-    That is the first frame outside agentbridge, skipping ``contextlib`` (whose
-    ``@contextmanager`` wrappers sit between a ``with`` statement and the bridge). The
-    entry points reach the warning through different depths of wrappers, so no fixed
-    number fits all of them.
-    """
-    # sys._getframe: CPython's frame access (PyPy has it too); warnings.warn can skip
-    # files itself (skip_file_prefixes) only from Python 3.12, and not contextlib's.
-    frame: FrameType | None = sys._getframe(2)  # level 1 is the caller, which warns
-    level = 2
-    while frame is not None and (
-        frame.f_code.co_filename.startswith(_PACKAGE_DIR) or frame.f_code.co_filename == _CONTEXTLIB
-    ):
-        frame = frame.f_back
-        level += 1
-    return level
+    warnings.warn(BlockingCallWarning(message), stacklevel=stacklevel_outside(_PACKAGE_DIR))
 
 
 def _run_on_host_loop(host_loop: HostLoop, awaitable: Awaitable[T], limit: float | None) -> T:

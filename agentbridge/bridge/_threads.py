@@ -10,13 +10,14 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+import anyio
 import anyio.from_thread
 import anyio.to_thread
-from anyio import CancelScope, CapacityLimiter, NoEventLoopError
+from anyio import CancelScope, CapacityLimiter
 from anyio.lowlevel import RunVar
 
 from .._exceptions import AsyncCallableError
-from ._trio import in_trio_run, loaded_trio
+from ._loops import is_cancellation, running_library, thread_safe_scheduler, worker_thread_portal
 
 if sys.version_info >= (3, 11):
     from typing import TypeVarTuple, Unpack
@@ -80,7 +81,7 @@ async def to_thread(
         depth = reentry_depth.get()
         if depth:
             limiter = _limiter_for_depth(depth)
-    if in_trio_run():
+    if running_library() == "trio":
         # trio has one kind of cancellation, its scopes', which anyio's helper honours.
         return await anyio.to_thread.run_sync(
             fn, *args, limiter=limiter, abandon_on_cancel=abandon_on_cancel
@@ -100,7 +101,7 @@ async def to_thread(
                 job.run, limiter=limiter, abandon_on_cancel=abandon_on_cancel
             )
         except BaseException as exc:
-            if not _is_asyncio_cancellation(exc):
+            if not is_cancellation(exc):
                 raise
             # Cancelled while the scope is active, or it would reach nothing. The scope
             # then lets the exception through: it swallows only anyio's cancellations.
@@ -109,12 +110,6 @@ async def to_thread(
                 await job.wait_unless_unstarted()
             raise
     raise AssertionError("unreachable: the scope is cancelled only by the handler above")
-
-
-def _is_asyncio_cancellation(exc: BaseException) -> bool:
-    import asyncio
-
-    return isinstance(exc, asyncio.CancelledError)
 
 
 class _Job:
@@ -127,14 +122,14 @@ class _Job:
     them sees the other.
     """
 
-    __slots__ = ("_args", "_done", "_fn", "_start", "_waiter")
+    __slots__ = ("_args", "_done", "_fn", "_start", "_wake")
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self._fn = fn
         self._args = args
         self._start = [True]
         self._done = False
-        self._waiter: Any = None  # an asyncio future, once a cancelled caller waits
+        self._wake: Callable[[], object] | None = None  # set once a cancelled caller waits
 
     def run(self) -> Any:
         try:
@@ -145,34 +140,32 @@ class _Job:
             return self._fn(*self._args)
         finally:
             self._done = True
-            waiter = self._waiter
-            if waiter is not None:
-                waiter.get_loop().call_soon_threadsafe(_set_done, waiter)
+            wake = self._wake
+            if wake is not None:
+                try:
+                    wake()
+                except RuntimeError:  # the loop has stopped: nobody is waiting any more
+                    pass
 
     async def wait_unless_unstarted(self) -> None:
         """Wait until ``fn`` has returned, if it started; through any cancellation."""
-        import asyncio
-
         try:
             self._start.pop()
         except IndexError:
             pass  # it started
         else:
             return  # dropped: it will never start
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        done = anyio.Event()
+        self._wake = functools.partial(thread_safe_scheduler(), done.set)
         if self._done:
             return
         with CancelScope(shield=True):  # anyio's cancellation; asyncio's is looped over
-            while not waiter.done():
+            while not done.is_set():
                 try:
-                    await asyncio.shield(waiter)
-                except asyncio.CancelledError:
-                    pass
-
-
-def _set_done(waiter: Any) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+                    await done.wait()
+                except BaseException as exc:
+                    if not is_cancellation(exc):
+                        raise
 
 
 def is_async_callable(fn: object, *, generators: bool = True) -> bool:
@@ -228,17 +221,7 @@ def check_cancelled() -> None:
 
     .. versionadded:: 0.1
     """
-    try:
-        anyio.from_thread.check_cancelled()
-        return
-    except NoEventLoopError:
-        pass
-    trio = loaded_trio()
-    if trio is not None:
-        try:
-            trio.from_thread.check_cancelled()
-        except RuntimeError:
-            pass
+    worker_thread_portal()
 
 
 class HostLoop:
@@ -268,62 +251,8 @@ def host_loop_of_current_thread() -> HostLoop | None:
     """
     if getattr(_plain_threads, "known", False):
         return None
-    try:
-        anyio.from_thread.check_cancelled()
-    except NoEventLoopError:
-        pass
-    else:
-        return _ANYIO_HOST
-    trio = loaded_trio()
-    if trio is not None:
-        try:
-            trio.from_thread.check_cancelled()
-        except RuntimeError:
-            pass
-        else:
-            return HostLoop(trio.from_thread.run, trio.from_thread.run_sync)
-    _plain_threads.known = True
-    return None
-
-
-_detached: set[Any] = set()
-
-
-def keep_task(task: Any) -> None:
-    """Hold a strong reference to an asyncio task until it is done.
-
-    The loop keeps only weak references to its tasks, so an unreferenced task can be
-    garbage collected mid-flight.
-    """
-    _detached.add(task)
-    task.add_done_callback(_detached.discard)
-
-
-def loop_call_soon() -> Callable[..., object]:
-    """How to run ``fn(*args)`` soon on the loop running in this thread, from any thread.
-
-    The returned function never blocks; once the loop has stopped it raises
-    :exc:`RuntimeError` (asyncio's closed loop, trio's ``RunFinishedError``).
-    """
-    trio = loaded_trio()
-    if trio is not None and trio.lowlevel.in_trio_run():
-        run_sync_soon: Callable[..., object] = trio.lowlevel.current_trio_token().run_sync_soon
-        return run_sync_soon
-    import asyncio
-
-    return asyncio.get_running_loop().call_soon_threadsafe
-
-
-def start_detached(async_fn: Callable[[], Any]) -> None:
-    """Start ``async_fn()`` as a task of the loop running in this thread; do not wait.
-
-    ``async_fn`` must not raise: on trio it runs as a system task, where an exception
-    would crash the run.
-    """
-    trio = loaded_trio()
-    if trio is not None and trio.lowlevel.in_trio_run():
-        trio.lowlevel.spawn_system_task(async_fn)
-        return
-    import asyncio
-
-    keep_task(asyncio.get_running_loop().create_task(async_fn()))
+    portal = worker_thread_portal()
+    if portal is None:
+        _plain_threads.known = True
+        return None
+    return _ANYIO_HOST if portal is anyio.from_thread else HostLoop(portal.run, portal.run_sync)

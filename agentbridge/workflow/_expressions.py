@@ -23,7 +23,7 @@ __all__ = ("Binding", "Reference", "compile_value", "evaluate", "references")
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _HEAD = re.compile(r"\s*(?:inputs\.([A-Za-z_]\w*)|steps\.([A-Za-z_]\w*)\.output)")
 _ACCESSOR = re.compile(
-    r"\.([A-Za-z_]\w*)|\[\s*(-?\d+)\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]"
+    r"\.([A-Za-z_]\w*)|\[\s*(-?\d{1,640})\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]"
 )
 
 # Interpreter attributes that lead to frames, code or globals. The allow-list of
