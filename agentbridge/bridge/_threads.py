@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
+from types import FunctionType
 from typing import Any, TypeVar
 
 import anyio
@@ -176,10 +177,12 @@ def is_async_callable(fn: object, *, generators: bool = True) -> bool:
     generator function too. Whatever a blocking callable *returns* is not looked at:
     the runtime awaits an awaitable that a sync step returns.
     """
-    return (
-        inspect.iscoroutinefunction(fn)
-        or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
-        or (generators and inspect.isasyncgenfunction(fn))
+    if inspect.iscoroutinefunction(fn) or (generators and inspect.isasyncgenfunction(fn)):
+        return True
+    # An object with an async __call__; a plain function's own __call__ never is, and
+    # it is what almost every offload gets, so it is spared the second look.
+    return type(fn) is not FunctionType and inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004
     )
 
 
