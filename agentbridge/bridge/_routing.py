@@ -1,42 +1,33 @@
-"""``run_sync``: the three routing rules that decide where a blocking call runs.
+"""``run_sync``: run a coroutine to completion where :func:`~._route.route` says.
 
-1. A thread with no running loop, not spawned by one: the thread's own portal.
-2. A worker thread spawned by a running loop: that loop, with no new loop or thread.
-3. A thread whose own loop is running: the thread's portal, in another thread, after
-   the ``on_running_loop`` policy has allowed it.
+A call on a portal (rules 1 and 3) is a :class:`~._calls.Call` handed to the portal's
+loop, waited for with its timeout, the cancel grace and Ctrl-C in mind; a call from a
+worker thread (rule 2) goes back to its host loop, one nesting level deeper.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import inspect
-import os
 import sys
 import threading
-import warnings
 from collections.abc import Awaitable, Callable
 from types import CoroutineType
 from typing import Any, TypeVar, overload
 
-from .._exceptions import (
-    BlockingCallError,
-    BlockingCallWarning,
-    BridgeTimeoutError,
-    BridgeUsageError,
-    NotAwaitableError,
-    PortalClosedError,
-)
+from .._exceptions import BridgeTimeoutError, BridgeUsageError, NotAwaitableError, PortalClosedError
 from ._calls import Call, close_awaitable, interpreter_exit
-from ._loops import running_library, stacklevel_outside
-from ._portals import PortalHost, PortalManager, get_portal_manager
+from ._loops import running_library
+from ._portals import PortalHost, PortalManager
+from ._route import DEFAULT_OPTIONS, CallOptions, route
 from ._settings import (
     Policy,
-    resolve_backend,
+    blocking_wait,
+    current_defaults,
     resolve_cancel_grace,
-    resolve_policy,
     resolve_timeout,
 )
-from ._threads import HostLoop, host_loop_of_current_thread, reentry_depth
+from ._threads import HostLoop, reentry_depth
 
 if sys.version_info >= (3, 11):
     from typing import TypeVarTuple, Unpack
@@ -111,7 +102,8 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
     :param fn: a coroutine function, or an awaitable
     :param args: positional arguments for ``fn``
     :param timeout: seconds before the coroutine is cancelled (default from
-        :func:`~agentbridge.configure` or ``AGENTBRIDGE_SYNC_TIMEOUT``; none if unset)
+        :func:`~agentbridge.configure` or ``AGENTBRIDGE_SYNC_TIMEOUT``; none if unset);
+        ``math.inf`` for no deadline, whatever the default
     :param backend: ``"asyncio"``, ``"trio"`` or ``"uvloop"`` for the portal, when one
         is used (default from :func:`~agentbridge.configure` or ``AGENTBRIDGE_BACKEND``);
         a worker thread always goes back to the loop that spawned it, whatever this says
@@ -132,25 +124,49 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
 
     .. versionadded:: 0.1
     """
+    if unexpected:
+        _close_if_coroutine(fn)
+        raise BridgeUsageError(_unexpected_keywords_message(fn, unexpected))
+    if (
+        timeout is None
+        and backend is None
+        and backend_options is None
+        and on_running_loop is None
+        and manager is None
+    ):
+        return run_with(DEFAULT_OPTIONS, fn, args)  # the common case: no keyword call
     try:
-        if unexpected:
-            raise BridgeUsageError(_unexpected_keywords_message(fn, unexpected))
-        limit = resolve_timeout(timeout)
-        policy = None if on_running_loop is None else resolve_policy(on_running_loop)
-        running = running_library()
-        if running is not None:
-            _apply_policy(policy or resolve_policy(None), running, fn)
-        else:
-            host_loop = host_loop_of_current_thread()
-            if host_loop is not None:
-                return _run_on_host_loop(host_loop, _awaitable_of(fn, args), limit)
-        spec = resolve_backend(backend, backend_options)
-        host = (manager or get_portal_manager()).host(spec)
+        options = CallOptions.of(
+            timeout=timeout,
+            backend=backend,
+            backend_options=backend_options,
+            on_running_loop=on_running_loop,
+            manager=manager,
+        )
     except BaseException:
-        if inspect.iscoroutine(fn):
-            fn.close()
+        _close_if_coroutine(fn)
         raise
-    return _run_on_portal(host, _awaitable_of(fn, args), limit)
+    return run_with(options, fn, args)
+
+
+def run_with(options: CallOptions, fn: Any, args: tuple[Any, ...]) -> Any:
+    """:func:`run_sync` with its options already checked and frozen."""
+    try:
+        defaults = current_defaults()
+        limit = resolve_timeout(options.timeout, defaults)
+        where = route(options, defaults, fn)
+    except BaseException:
+        _close_if_coroutine(fn)
+        raise
+    if isinstance(where, PortalHost):
+        return _run_on_portal(where, _awaitable_of(fn, args), limit)
+    return _run_on_host_loop(where, _awaitable_of(fn, args), limit)
+
+
+def _close_if_coroutine(fn: object) -> None:
+    """Close a coroutine the call refused, so Python does not warn it was never awaited."""
+    if inspect.iscoroutine(fn):
+        fn.close()
 
 
 def _unexpected_keywords_message(fn: object, unexpected: dict[str, Any]) -> str:
@@ -203,34 +219,19 @@ def _awaitable_of(fn: Any, args: tuple[Any, ...]) -> Awaitable[Any]:
     )
 
 
-#: Warnings name the first frame outside this directory (agentbridge's).
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-
-
-def _apply_policy(policy: Policy, running: str, fn: object) -> None:
-    if policy == "thread":
-        return
-    name = getattr(fn, "__qualname__", None) or type(fn).__name__
-    message = (
-        f"a blocking run_sync() call was made from a thread whose {running} event loop "
-        f"is running, which stops that loop until the call returns; await {name} "
-        f"directly (or use the async API, e.g. run_workflow_async) instead"
-    )
-    if policy == "raise":
-        raise BlockingCallError(message + " (this is an error because on_running_loop='raise')")
-    warnings.warn(BlockingCallWarning(message), stacklevel=stacklevel_outside(_PACKAGE_DIR))
-
-
 def _run_on_host_loop(host_loop: HostLoop, awaitable: Awaitable[T], limit: float | None) -> T:
-    reentered = _Reentry(awaitable)
+    # One nesting level deeper (see to_thread): from_thread.run runs the task in a copy
+    # of this thread's context, so the depth is set here, around the call, rather than
+    # by a wrapper coroutine on the loop (an extra frame and object per call).
+    depth = reentry_depth.set(reentry_depth.get() + 1)
     try:
         if limit is None:
             # No deadline to enforce: the host loop's own cancel scopes already reach the
             # task (from_thread.run attaches it to the worker's scope), and Ctrl-C never
             # lands in a worker thread, so a Call and its cancel scope would be dead weight.
-            result: T = host_loop.run(reentered)
+            result: T = host_loop.run(_given, awaitable)
             return result
-        call: Call[T] = Call(reentered(), limit)
+        call: Call[T] = Call(awaitable, limit)
         try:
             result = host_loop.run(call.execute)
         except BaseException:
@@ -238,27 +239,22 @@ def _run_on_host_loop(host_loop: HostLoop, awaitable: Awaitable[T], limit: float
             raise
         return result
     except BaseException:
-        reentered.close_unstarted()
+        _close_unstarted(awaitable)
         raise
+    finally:
+        reentry_depth.reset(depth)
 
 
-class _Reentry:
-    """Awaits a coroutine on its host loop one nesting level deeper (see ``to_thread``)."""
+def _given(awaitable: Awaitable[T]) -> Awaitable[T]:
+    """``awaitable`` itself: what the host loop awaits, without a wrapper coroutine."""
+    return awaitable
 
-    __slots__ = ("_awaitable", "_started")
 
-    def __init__(self, awaitable: Awaitable[Any]) -> None:
-        self._awaitable = awaitable
-        self._started = False
-
-    async def __call__(self) -> Any:
-        self._started = True
-        reentry_depth.set(reentry_depth.get() + 1)
-        return await self._awaitable
-
-    def close_unstarted(self) -> None:
-        if not self._started:
-            close_awaitable(self._awaitable)
+def _close_unstarted(awaitable: Awaitable[Any]) -> None:
+    if not inspect.iscoroutine(awaitable) or (
+        inspect.getcoroutinestate(awaitable) == inspect.CORO_CREATED
+    ):
+        close_awaitable(awaitable)
 
 
 def _run_on_portal(host: PortalHost, awaitable: Awaitable[T], limit: float | None) -> T:
@@ -269,7 +265,7 @@ def _run_on_portal(host: PortalHost, awaitable: Awaitable[T], limit: float | Non
         if limit is None:
             return future.result()
         try:
-            return future.result(limit + resolve_cancel_grace())
+            return future.result(blocking_wait(limit + resolve_cancel_grace()))
         except concurrent.futures.TimeoutError:  # not the built-in one before 3.11
             if future.done():
                 raise
@@ -301,6 +297,6 @@ def _cancel_and_wait(host: PortalHost, call: Call[Any]) -> None:
         return
     host.call_soon(call.cancel_in_loop)
     try:
-        concurrent.futures.wait([call.future], timeout=resolve_cancel_grace())
+        concurrent.futures.wait([call.future], timeout=blocking_wait(resolve_cancel_grace()))
     except KeyboardInterrupt:
         pass  # a second Ctrl-C stops waiting for cleanup
