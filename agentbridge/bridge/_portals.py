@@ -42,6 +42,7 @@ from anyio.lowlevel import EventLoopToken, current_token
 from .._exceptions import ConfigurationError, PortalClosedError
 from ._calls import Call, interpreter_exit
 from ._settings import BackendSpec, resolve_backend, resolve_cancel_grace
+from ._threads import forget_host_loop
 from ._trio import loaded_trio
 
 __all__ = ("PortalManager", "get_portal_manager")
@@ -168,7 +169,11 @@ class _ThreadHosts:
         self.hosts: dict[BackendSpec, PortalHost] = {}
 
     def __del__(self) -> None:
-        if self.pid != _process.pid:
+        # os.getpid(), not the cached _process.pid: in a fork child the other threads'
+        # holders are finalised inside os.fork(), before the after-fork hook has updated
+        # the cache, and asking an inherited loop to stop can block forever on a lock a
+        # parent thread held at the fork (trio's run_sync_soon does).
+        if self.pid != os.getpid():
             return  # inherited through fork: these loops never existed in this process
         for host in self.hosts.values():
             try:
@@ -344,6 +349,9 @@ def _close_all_at_exit() -> None:
 def _reset_after_fork() -> None:
     global _default_lock
     _process.pid = os.getpid()
+    # The forking thread is the child's only thread; if it was a worker of a loop, that
+    # loop is not in the child, but the thread-locals that say so were inherited.
+    forget_host_loop()
     _default_lock = threading.Lock()
     for manager in list(_managers):
         manager._after_fork_in_child()

@@ -155,6 +155,16 @@ def host_loop_of_current_thread() -> HostLoop | None:
     return None
 
 
+def forget_host_loop() -> None:
+    """Record that the calling thread is no worker of any loop from now on.
+
+    The after-fork hook calls it in the child: a thread forked inside a worker keeps
+    anyio's and trio's thread-locals, so their ``check_cancelled`` still answers as if
+    its host loop, which does not exist in the child, were there.
+    """
+    _plain_threads.known = True
+
+
 _detached: set[Any] = set()
 
 
