@@ -64,6 +64,10 @@ class PortalHost:
         self._drained: anyio.Event
         self._on_exit = on_exit
         self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        #: Set as the loop thread's last act. Waited on instead of ``Thread.join``, which
+        #: calls ``threading.current_thread()`` (a phantom ``_DummyThread`` for a caller
+        #: started with ``_thread``).
+        self.ended = threading.Event()
         kwargs: dict[str, Any] = {}
         if sys.version_info >= (3, 14):  # pragma: no cover - exercised on 3.14 only
             # Free-threaded builds let a new thread inherit the spawner's context; the
@@ -152,6 +156,7 @@ class PortalHost:
             self.alive = False
             self._fail_pending()
             self._on_exit(self)
+            self.ended.set()
 
     def _fail_pending(self) -> None:
         for call in list(self._pending):
@@ -235,8 +240,8 @@ class PortalManager:
             host.request_stop()
         wait = resolve_cancel_grace() if timeout is None else timeout
         for host in hosts:
-            if host.thread.ident is not None and host.thread is not threading.current_thread():
-                host.thread.join(wait)
+            if host.thread.ident not in (None, threading.get_ident()):
+                host.ended.wait(wait)
 
     def host(self, spec: BackendSpec) -> PortalHost:
         """The calling thread's running host for ``spec``, started on first use."""
@@ -263,8 +268,7 @@ class PortalManager:
                     "the uvloop backend needs the uvloop package; install it with "
                     "`pip install 'agentbridge[uvloop]'` or choose backend='asyncio'"
                 ) from None
-        owner = threading.current_thread().name
-        host = PortalHost(spec, f"agentbridge-portal-{spec}-for-{owner}", self._forget)
+        host = PortalHost(spec, f"agentbridge-portal-{spec}-for-{_owner_name()}", self._forget)
         with self._lock:
             self._hosts.add(host)
         try:
@@ -282,6 +286,19 @@ class PortalManager:
         self._lock = threading.Lock()
         self._hosts = set()
         self._local = threading.local()
+
+
+def _owner_name() -> str:
+    """The calling thread's name, or its ident if :mod:`threading` does not know it.
+
+    ``threading.current_thread()`` would register a phantom ``_DummyThread`` for a
+    thread started with :func:`_thread.start_new_thread`, kept until the process ends.
+    """
+    ident = threading.get_ident()
+    for thread in threading.enumerate():
+        if thread.ident == ident:
+            return thread.name
+    return f"thread-{ident}"
 
 
 @asynccontextmanager

@@ -259,10 +259,7 @@ def _run_on_portal(host: PortalHost, awaitable: Awaitable[T], limit: float | Non
         _cancel_and_wait(host, call)
         raise
     except PortalClosedError:
-        if (
-            interpreter_exit.in_progress
-            and threading.current_thread() is not threading.main_thread()
-        ):
+        if interpreter_exit.in_progress and threading.get_ident() != threading.main_thread().ident:
             # A daemon thread at interpreter exit: raising would only print a traceback
             # from a thread the interpreter is about to freeze. Stay parked, quietly.
             threading.Event().wait()

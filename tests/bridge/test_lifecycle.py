@@ -479,3 +479,43 @@ def test_fifty_threads_times_twenty_calls(portal_backend: str) -> None:
         assert len(set().union(*loops.values())) == 50
     finally:
         manager.close()
+
+
+# --- 6. threads started with _thread never get a phantom threading.Thread ----------------
+
+
+def test_raw_threads_calling_get_no_phantom_thread_objects(portal_backend: str) -> None:
+    """Threads started with ``_thread.start_new_thread`` (unknown to :mod:`threading`)
+    open a portal, make a call and close their manager without the bridge ever calling
+    ``threading.current_thread()`` for them, which would register a ``_DummyThread``
+    that outlives the thread.
+    """
+    import _thread
+
+    count = 8
+    done = [threading.Event() for _ in range(count)]
+    outcomes: list[tuple[int, int, bool]] = []
+    idents: list[int] = []
+
+    def raw(index: int) -> None:
+        manager = ab.PortalManager()
+        try:
+            result = ab.run_sync(double, index, backend=portal_backend, manager=manager)
+            manager.close()
+            ident = threading.get_ident()
+            idents.append(ident)
+            phantom = any(thread.ident == ident for thread in threading.enumerate())
+            outcomes.append((index, result, phantom))
+        finally:
+            done[index].set()
+
+    for index in range(count):
+        _thread.start_new_thread(raw, (index,))
+    assert all(event.wait(10) for event in done)
+    assert sorted(outcomes) == [(index, 2 * index, False) for index in range(count)]
+    dummies = [
+        thread
+        for thread in threading.enumerate()
+        if type(thread).__name__ == "_DummyThread" and thread.ident in idents
+    ]
+    assert dummies == []
