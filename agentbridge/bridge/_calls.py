@@ -58,6 +58,7 @@ class Call(Generic[T]):
         "_reason",
         "future",
         "on_finish",
+        "shut_down",
         "started",
         "task",
         "timeout",
@@ -68,6 +69,8 @@ class Call(Generic[T]):
         self._cancel: Callable[[], object] | None = None
         self._reason: _Reason | None = None
         self.started = False
+        #: Set by the host just before its loop's own cancellation reaches the call.
+        self.shut_down = False
         self.timeout = timeout
         #: Called (in the loop thread) when :meth:`run` is done, whatever the outcome.
         self.on_finish: Callable[[Call[T]], object] | None = None
@@ -99,8 +102,15 @@ class Call(Generic[T]):
         """Run :meth:`execute` as a portal task, delivering its outcome to :attr:`future`.
 
         Nothing the coroutine raises escapes this task (a ``BaseException`` from one call
-        must never take the shared portal down), except a cancellation of the task
-        itself, which is re-raised after the caller has been told.
+        must never take the shared portal down), except the portal's own cancellation
+        of the task as it shuts down, which is re-raised after the caller has been told.
+
+        A cancellation exception is the shutdown only if the host has set
+        :attr:`shut_down` first. Any other is the coroutine's own
+        outcome (it awaited a task that someone else cancelled, or raised one itself) and
+        reaches the caller like any exception. On trio a ``Cancelled`` can only come
+        from a cancel scope: the call's own scope absorbs its own, so one that reaches
+        here unmarked was caught and re-raised by the coroutine.
         """
         # The bookkeeping of on_finish runs before the caller is told: once woken, the
         # caller needs the GIL this thread holds, so work done after the outcome is
@@ -110,7 +120,7 @@ class Call(Generic[T]):
         except BaseException as exc:
             if self.on_finish is not None:
                 self.on_finish(self)
-            if is_cancellation(exc):
+            if self.shut_down and is_cancellation(exc):
                 self.fail(PortalClosedError("the portal was closed while the call was running"))
                 raise
             self._deliver_exception(exc)

@@ -141,6 +141,11 @@ class PortalHost:
                         await self._drained.wait()
             finally:
                 self.alive = False
+                # Mark what is left before the loop's own cancellation reaches it, so
+                # Call.run tells it from a cancellation the coroutine raised itself.
+                for call in list(self._running):
+                    call.shut_down = True
+                    call.cancel_in_loop("closed")
                 cancel_calls()
                 await portal.stop(cancel_remaining=True)
 
