@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Literal, TypeVar, cast
 
@@ -53,19 +54,24 @@ class Call(Generic[T]):
     """The state shared by the thread that waits for a call and the loop that runs it."""
 
     __slots__ = (
-        "_awaitable",
         "_cancel",
         "_reason",
+        "args",
         "future",
         "on_finish",
         "shut_down",
         "started",
+        "target",
         "task",
         "timeout",
     )
 
-    def __init__(self, awaitable: Awaitable[T], timeout: float | None) -> None:
-        self._awaitable: Awaitable[T] | None = awaitable
+    def __init__(self, awaitable: Awaitable[T] | None, timeout: float | None) -> None:
+        #: What the call awaits: an awaitable, or (with :attr:`args`) a coroutine
+        #: function that the loop calls. ``None`` until bound, and once run or failed.
+        self.target: Any = awaitable
+        #: The arguments for a coroutine function :attr:`target`; ``None`` otherwise.
+        self.args: tuple[Any, ...] | None = None
         self._cancel: Callable[[], object] | None = None
         self._reason: _Reason | None = None
         self.started = False
@@ -80,18 +86,21 @@ class Call(Generic[T]):
 
     async def execute(self) -> T:
         """Await the call on the current loop, enforcing its timeout; raise its outcome."""
-        awaitable, self._awaitable = self._awaitable, None
-        assert awaitable is not None, "a Call runs once"
+        # started first: a caller interrupted now must see the call as handed over.
         self.started = True
+        target, self.target = self.target, None
+        assert target is not None, "a Call runs once"
         if self._reason is not None:
-            close_awaitable(awaitable)
+            if self.args is None:
+                close_awaitable(target)
             raise self._outcome_exception()
         with _cancel_scope() as scope:
             self._cancel = scope.cancel
             if self.timeout is not None:
                 scope.deadline = current_time() + self.timeout
             try:
-                return await awaitable
+                result: T = await (target if self.args is None else target(*self.args))
+                return result
             finally:
                 self._cancel = None
         if self._reason is None:
@@ -139,9 +148,9 @@ class Call(Generic[T]):
 
     def fail(self, exc: BaseException) -> None:
         """Complete the call with ``exc`` unless it already has an outcome."""
-        awaitable, self._awaitable = self._awaitable, None
-        if awaitable is not None:
-            close_awaitable(awaitable)
+        target, self.target = self.target, None
+        if target is not None and self.args is None:
+            close_awaitable(target)
         self._deliver_exception(exc)
 
     def _outcome_exception(self) -> BaseException:
@@ -178,8 +187,12 @@ def _cancel_scope() -> CancelScope:
     return CancelScope()
 
 
-def close_awaitable(awaitable: Awaitable[Any]) -> None:
-    """Close an awaitable that will never run, so Python does not warn it was never awaited."""
-    close = getattr(awaitable, "close", None)
-    if close is not None:
-        close()
+def close_awaitable(awaitable: object) -> None:
+    """Close an awaitable that will never run, so Python does not warn it was never awaited.
+
+    Anything else is left alone: a ``close`` method of a non-awaitable belongs to its owner.
+    """
+    if inspect.isawaitable(awaitable):
+        close = getattr(awaitable, "close", None)
+        if close is not None:
+            close()

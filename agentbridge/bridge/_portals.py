@@ -40,7 +40,7 @@ from anyio.from_thread import BlockingPortal
 from anyio.lowlevel import EventLoopToken, current_token
 
 from .._exceptions import ConfigurationError, PortalClosedError
-from ._calls import Call, interpreter_exit
+from ._calls import Call, CallCancelled, interpreter_exit
 from ._settings import BackendSpec, resolve_backend, resolve_cancel_grace
 from ._threads import forget_host_loop
 from ._trio import loaded_trio
@@ -51,9 +51,10 @@ __all__ = ("PortalManager", "get_portal_manager")
 class PortalHost:
     """One event loop in its own daemon thread, serving calls for one owner thread."""
 
-    def __init__(self, spec: BackendSpec, name: str, on_exit: Any) -> None:
+    def __init__(self, spec: BackendSpec, name: str, on_start: Any, on_exit: Any) -> None:
         self.spec = spec
         self.alive = False
+        self._stop_requested = False
         self.portal: BlockingPortal
         self.token: EventLoopToken
         self._stop: anyio.Event
@@ -62,6 +63,7 @@ class PortalHost:
         self._running: set[Call[Any]] = set()  # started as a task
         self._start: Callable[..., Any]
         self._drained: anyio.Event
+        self._on_start = on_start
         self._on_exit = on_exit
         self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         #: Set as the loop thread's last act. Waited on instead of ``Thread.join``, which
@@ -91,15 +93,42 @@ class PortalHost:
         except (RunFinishedError, RuntimeError):
             self._fail_pending()
 
-    def call_soon(self, func: Any, *args: Any) -> None:
-        """Run the plain callable ``func(*args)`` in the loop thread, without waiting."""
+    def call_soon(self, func: Any, *args: Any) -> bool:
+        """Run the plain callable ``func(*args)`` in the loop thread, without waiting.
+
+        Callbacks run in the order they were scheduled, after any call submitted before.
+
+        :return: whether it was scheduled (not if the loop has stopped)
+        """
         try:
             self.token.backend_class.run_sync_soon(func, args, self.token.native_token)
         except (RunFinishedError, RuntimeError):
-            pass
+            return False
+        return True
+
+    def cancel(self, call: Call[Any]) -> None:
+        """Cancel ``call`` from any thread, whether or not it was submitted; never blocks.
+
+        Whether the call still has to start is decided in the loop thread, after any
+        submission of it (callbacks run in order), so a Ctrl-C that lands anywhere in
+        :meth:`submit` neither leaves the call running nor its coroutine un-awaited.
+        """
+        if not (self.alive and self.call_soon(self._cancel_in_loop, call)):
+            call.fail(CallCancelled())  # no loop left to run it
+
+    def _cancel_in_loop(self, call: Call[Any]) -> None:
+        if call.on_finish is None:  # not spawned here, and never will be
+            self._pending.discard(call)
+            call.fail(CallCancelled())
+        else:
+            call.cancel_in_loop()
 
     def request_stop(self) -> None:
-        """Ask the loop to cancel its calls and exit. Safe from any thread, never blocks."""
+        """Ask the loop to cancel its calls and exit. Safe from any thread, never blocks.
+
+        A loop that is still starting stops as soon as it is up.
+        """
+        self._stop_requested = True
         if self.alive:
             self.call_soon(self._begin_stop)
 
@@ -132,6 +161,8 @@ class PortalHost:
             self._drained = anyio.Event()
             self.alive = True
             self._ready.set_result(None)
+            if self._stop_requested:  # asked while starting (the alive check missed it)
+                self._begin_stop()
             try:
                 await self._stop.wait()
                 for call in list(self._running):
@@ -150,6 +181,9 @@ class PortalHost:
                 await portal.stop(cancel_remaining=True)
 
     def _main(self) -> None:
+        # The thread registers itself: the thread that started it may be interrupted
+        # (Ctrl-C) anywhere in start(), but a loop that runs is always counted.
+        self._on_start(self)
         try:
             anyio.run(
                 self._serve, backend=self.spec.name, backend_options=self.spec.backend_options
@@ -183,8 +217,10 @@ class _ThreadHosts:
         # holders are finalised inside os.fork(), before the after-fork hook has updated
         # the cache, and asking an inherited loop to stop can block forever on a lock a
         # parent thread held at the fork (trio's run_sync_soon does).
-        if self.pid != os.getpid():
-            return  # inherited through fork: these loops never existed in this process
+        if getattr(self, "pid", None) != os.getpid():
+            # Inherited through fork: these loops never existed in this process. (No
+            # pid: a Ctrl-C interrupted __init__, and there are no hosts either.)
+            return
         for host in self.hosts.values():
             try:
                 host.request_stop()
@@ -273,15 +309,19 @@ class PortalManager:
                     "the uvloop backend needs the uvloop package; install it with "
                     "`pip install 'agentbridge[uvloop]'` or choose backend='asyncio'"
                 ) from None
-        host = PortalHost(spec, f"agentbridge-portal-{spec}-for-{_owner_name()}", self._forget)
-        with self._lock:
-            self._hosts.add(host)
+        name = f"agentbridge-portal-{spec}-for-{_owner_name()}"
+        host = PortalHost(spec, name, self._track, self._forget)
         try:
             host.start()
         except BaseException:
-            self._forget(host)
+            # E.g. Ctrl-C while the loop starts: it must not run on untracked.
+            host.request_stop()
             raise
         return host
+
+    def _track(self, host: PortalHost) -> None:
+        with self._lock:
+            self._hosts.add(host)
 
     def _forget(self, host: PortalHost) -> None:
         with self._lock:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import inspect
 import sys
 import threading
 import warnings
 from collections.abc import Awaitable, Callable
-from types import CoroutineType
+from inspect import CO_COROUTINE
+from types import CoroutineType, FunctionType, MethodType
 from typing import Any, TypeVar, overload
 
 from .._exceptions import (
@@ -137,6 +139,12 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
 
     .. versionadded:: 0.1
     """
+    # One try covers the whole hand-off, so that a Ctrl-C landing anywhere in it is
+    # turned into a cancellation. Python delivers a signal only on entry to a function
+    # or after a call into C returns, so the state the handler reads (host, call,
+    # call.target) is always stored before the next point where one can land.
+    host: PortalHost | None = None
+    call: Call[Any] | None = None
     try:
         limit = resolve_timeout(timeout)
         policy = None if on_running_loop is None else resolve_policy(on_running_loop)
@@ -149,24 +157,75 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
                 return _run_on_host_loop(host_loop, _awaitable_of(fn, args), limit)
         spec = resolve_backend(backend, backend_options)
         host = (manager or get_portal_manager()).host(spec)
-    except BaseException:
-        if inspect.iscoroutine(fn):
-            fn.close()
+        call = Call(None, limit)
+        _bind(call, fn, args)
+        host.submit(call)
+        return _wait_for(host, call, limit)
+    except BaseException as exc:
+        if call is None or (call.target is None and not call.started):
+            # Nothing was handed over: an awaitable passed in is ours to close.
+            close_awaitable(fn)
+        elif isinstance(exc, KeyboardInterrupt):
+            assert host is not None
+            _cancel_and_wait(host, call)
+        if isinstance(exc, PortalClosedError) and _exiting_off_the_main_thread():
+            # A daemon thread at interpreter exit, whether its call was waiting or
+            # new: raising would only print a traceback from a thread the interpreter
+            # is about to freeze. Stay parked, quietly.
+            threading.Event().wait()
         raise
-    return _run_on_portal(host, _awaitable_of(fn, args), limit)
+
+
+def _exiting_off_the_main_thread() -> bool:
+    return interpreter_exit.in_progress and threading.get_ident() != threading.main_thread().ident
+
+
+def _bind(call: Call[Any], fn: Any, args: tuple[Any, ...]) -> None:
+    """Give ``call`` what it runs; a coroutine function is only called in the loop.
+
+    Calling one runs none of its code, and deferring the call leaves no coroutine in
+    this thread for a Ctrl-C to orphan (a C callable such as ``functools.partial``
+    returns through a point where Python delivers signals).
+    """
+    if not callable(fn):
+        call.target = _awaitable_alone(fn, args)
+    elif _only_makes_a_coroutine(fn):
+        call.args = args
+        call.target = fn
+    else:
+        call.target = fn(*args)
+        _check_result(fn, call.target)
+
+
+def _only_makes_a_coroutine(fn: Any) -> bool:
+    """Whether ``fn`` is (a partial of) an ``async def`` function or bound method."""
+    while type(fn) is functools.partial:
+        fn = fn.func
+    if type(fn) is MethodType:
+        fn = fn.__func__
+    return type(fn) is FunctionType and bool(fn.__code__.co_flags & CO_COROUTINE)
 
 
 def _awaitable_of(fn: Any, args: tuple[Any, ...]) -> Awaitable[Any]:
     if not callable(fn):
-        if not args and inspect.isawaitable(fn):
-            return fn
-        raise NotAwaitableError(
-            f"run_sync() needs a coroutine function or an awaitable, got {fn!r} "
-            f"({type(fn).__name__})"
-        )
+        return _awaitable_alone(fn, args)
     result = fn(*args)
+    _check_result(fn, result)
+    return result  # type: ignore[no-any-return]
+
+
+def _awaitable_alone(fn: Any, args: tuple[Any, ...]) -> Awaitable[Any]:
+    if not args and inspect.isawaitable(fn):
+        return fn
+    raise NotAwaitableError(
+        f"run_sync() needs a coroutine function or an awaitable, got {fn!r} ({type(fn).__name__})"
+    )
+
+
+def _check_result(fn: Any, result: Any) -> None:
+    """Raise :class:`NotAwaitableError` unless ``fn`` returned an awaitable."""
     if type(result) is CoroutineType or inspect.isawaitable(result):
-        return result
+        return
     name = getattr(fn, "__qualname__", None) or repr(fn)
     if inspect.isasyncgen(result):
         result.aclose().close()
@@ -235,42 +294,31 @@ class _Reentry:
             close_awaitable(self._awaitable)
 
 
-def _run_on_portal(host: PortalHost, awaitable: Awaitable[T], limit: float | None) -> T:
-    call: Call[T] = Call(awaitable, limit)
-    host.submit(call)
+def _wait_for(host: PortalHost, call: Call[T], limit: float | None) -> T:
+    """The outcome of a submitted ``call``, waiting at most its timeout plus the grace."""
     future = call.future
+    if limit is None:
+        return future.result()
     try:
-        if limit is None:
-            return future.result()
-        try:
-            return future.result(limit + resolve_cancel_grace())
-        except concurrent.futures.TimeoutError:  # not the built-in one before 3.11
-            if future.done():
-                raise
-        host.call_soon(call.cancel_in_loop)
-        raise BridgeTimeoutError(
-            f"the call did not finish within its timeout of {limit:g} s, and it ignored "
-            f"cancellation for the whole cancel grace period; it was left running on "
-            f"its portal",
-            timeout=limit,
-            abandoned=True,
-        )
-    except KeyboardInterrupt:
-        _cancel_and_wait(host, call)
-        raise
-    except PortalClosedError:
-        if interpreter_exit.in_progress and threading.get_ident() != threading.main_thread().ident:
-            # A daemon thread at interpreter exit: raising would only print a traceback
-            # from a thread the interpreter is about to freeze. Stay parked, quietly.
-            threading.Event().wait()
-        raise
+        return future.result(limit + resolve_cancel_grace())
+    except concurrent.futures.TimeoutError:  # not the built-in one before 3.11
+        if future.done():
+            raise
+    host.call_soon(call.cancel_in_loop)
+    raise BridgeTimeoutError(
+        f"the call did not finish within its timeout of {limit:g} s, and it ignored "
+        f"cancellation for the whole cancel grace period; it was left running on "
+        f"its portal",
+        timeout=limit,
+        abandoned=True,
+    )
 
 
 def _cancel_and_wait(host: PortalHost, call: Call[Any]) -> None:
-    """Cancel ``call`` and give it the grace period to run its cleanup."""
+    """Cancel ``call``, submitted or not, and give it the grace period to clean up."""
     if call.future.done():
         return
-    host.call_soon(call.cancel_in_loop)
+    host.cancel(call)
     try:
         concurrent.futures.wait([call.future], timeout=resolve_cancel_grace())
     except KeyboardInterrupt:
