@@ -519,3 +519,60 @@ def test_raw_threads_calling_get_no_phantom_thread_objects(portal_backend: str) 
         if type(thread).__name__ == "_DummyThread" and thread.ident in idents
     ]
     assert dummies == []
+
+
+NEW_CALL_AFTER_THE_EXIT_HOOK = """
+    import atexit, sys, threading, time
+
+    backend, opened = sys.argv[1:3]
+    release = threading.Event()
+
+    def parked_or_gone(thread):
+        # The thread ended, or is blocked in a wait called from agentbridge (parked).
+        frame = sys._current_frames().get(thread.ident)
+        while frame is not None:
+            if "agentbridge" in frame.f_code.co_filename:
+                return True
+            frame = frame.f_back
+        return not thread.is_alive()
+
+    def release_after_the_bridge_closed():
+        release.set()
+        deadline = time.monotonic() + 10
+        while not parked_or_gone(late) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        print("late caller parked or gone", flush=True)
+
+    # Registered before agentbridge is imported: it runs after the bridge's exit hook.
+    atexit.register(release_after_the_bridge_closed)
+
+    import agentbridge as ab
+
+    async def one():
+        return 1
+
+    def late_caller():
+        if opened == "opened":
+            ab.run_sync(one, backend=backend)  # its portal is closed by the exit hook
+        release.wait()
+        ab.run_sync(one, backend=backend)
+
+    late = threading.Thread(target=late_caller, daemon=True)
+    late.start()
+    print("main done", flush=True)
+"""
+
+
+@pytest.mark.parametrize("opened", ["first-call", "opened"])
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_new_call_from_a_daemon_thread_after_the_exit_hook_is_quiet(
+    backend: str, opened: str
+) -> None:
+    """A daemon thread that starts a call only after the bridge's exit hook has closed
+    the portals (its first call, or one on its closed portal) stays parked quietly, as
+    a daemon thread already waiting does: exit status 0, nothing on stderr.
+    """
+    outcome = run_snippet(NEW_CALL_AFTER_THE_EXIT_HOOK, args=[backend, opened], timeout=20)
+    assert outcome.lines == ["main done", "late caller parked or gone"], outcome.describe()
+    assert outcome.returncode == 0, outcome.describe()
+    assert outcome.stderr == "", outcome.describe()
