@@ -1,9 +1,10 @@
-"""Development sessions: `nox -s tests`, `lint`, `typecheck`, `docs`, `bench`, `demo`."""
+"""Development sessions: `nox -s tests`, `mindeps`, `lint`, `typecheck`, `docs`, `bench`, `demo`."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Sequence
 
 import nox
 
@@ -14,20 +15,52 @@ nox.options.reuse_existing_virtualenvs = True
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
 
-def install_groups(session: nox.Session, *groups: str, extras: str = "") -> None:
-    """Install the package (with ``extras``) and the named dependency groups."""
+def install_groups(
+    session: nox.Session, *groups: str, extras: str = "", pins: Sequence[str] = ()
+) -> None:
+    """Install the package (with ``extras``) and the named dependency groups, in one
+    resolution with ``pins`` (exact versions that must win)."""
     requirements: list[str] = []
     for group in groups:
         requirements.extend(nox.project.dependency_groups(PYPROJECT, group))
     session.install("--upgrade", "pip")
-    session.install("-e", f".{extras}", *requirements)
+    session.install("-e", f".{extras}", *requirements, *pins)
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: both backends, uvloop, and the real-host scenarios."""
-    install_groups(session, "test", "hosts", extras="[cli,uvloop]")
+    install_groups(session, "test", "hosts", extras="[cli,uvloop,trio]")
     session.run("pytest", *session.posargs)
+
+
+def minimum_pins() -> list[str]:
+    """Every run-time dependency, and the trio extra, pinned to its declared minimum.
+
+    Read from the pyproject, ``>=`` turned into ``==``, so the pins cannot drift from
+    what is declared.
+    """
+    from packaging.requirements import Requirement
+
+    project = PYPROJECT["project"]
+    pins = []
+    for line in [*project["dependencies"], *project["optional-dependencies"]["trio"]]:
+        requirement = Requirement(line)
+        floors = [spec.version for spec in requirement.specifier if spec.operator == ">="]
+        if len(floors) != 1:
+            raise ValueError(f"{line!r} must declare exactly one minimum version (>=)")
+        extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+        marker = f"; {requirement.marker}" if requirement.marker else ""
+        pins.append(f"{requirement.name}{extras}=={floors[0]}{marker}")
+    return pins
+
+
+@nox.session(default=False)
+def mindeps(session: nox.Session) -> None:
+    """Run the suite, less the real-host scenarios, on the declared minimum dependencies."""
+    install_groups(session, "test", extras="[cli,uvloop,trio]", pins=minimum_pins())
+    session.run("python", "-m", "pip", "list", "--format=freeze")
+    session.run("pytest", "--ignore=tests/hosts", *session.posargs)
 
 
 def _runs(command: str) -> bool:
@@ -48,7 +81,7 @@ COMPAT_PYTHONS = [version for version in ("3.10", "3.12", "3.13") if _runs(f"pyt
 @nox.session(python=COMPAT_PYTHONS, default=False)
 def compat(session: nox.Session) -> None:
     """Run the suite, less the real-host scenarios, on the other supported Pythons."""
-    install_groups(session, "test", extras="[cli,uvloop]")
+    install_groups(session, "test", extras="[cli,uvloop,trio]")
     session.run("pytest", "--ignore=tests/hosts", *session.posargs)
 
 
@@ -80,7 +113,7 @@ def docs(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Run the benchmarks and print ratios against their baselines."""
-    install_groups(session, "bench", extras="[uvloop]")
+    install_groups(session, "bench", extras="[uvloop,trio]")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 

@@ -4,7 +4,15 @@ It works in every host: plain scripts, any thread, worker threads of a running l
 FastAPI handlers, Jupyter cells and trio programs. See https://agentbridge.readthedocs.io
 """
 
+# Importing agentbridge loads the exceptions only: each layer (the bridge, the runtime,
+# the workflow model with its YAML loader) is imported on first use of one of its
+# names (PEP 562), so a program that only bridges never pays for the workflow engine.
+# Type checkers and IDEs see the real imports below.
+
 from __future__ import annotations
+
+import importlib as _importlib
+import typing as _typing
 
 from ._exceptions import (
     AgentBridgeError,
@@ -23,53 +31,114 @@ from ._exceptions import (
     WorkflowTimeoutError,
     WorkflowValidationError,
 )
-from .bridge import (
-    BackendSpec,
-    Policy,
-    PortalManager,
-    SyncContextManager,
-    SyncIterator,
-    asyncify,
-    check_cancelled,
-    configure,
-    get_portal_manager,
-    is_async_context,
-    iterate_sync,
-    run_sync,
-    sync_context,
-    syncify,
-    to_thread,
-)
-from .runtime import (
-    Event,
-    Executor,
-    RunFinished,
-    RunStarted,
-    RunStatus,
-    Runtime,
-    StepFinished,
-    StepResult,
-    StepRetrying,
-    StepStarted,
-    StepStatus,
-    WorkflowLike,
-    WorkflowResult,
-    run_workflow,
-    run_workflow_async,
-)
-from .workflow import (
-    InputSpec,
-    Registry,
-    Step,
-    StepKind,
-    Workflow,
-    agent,
-    function,
-    get_default_registry,
-    tool,
-)
+
+if _typing.TYPE_CHECKING:
+    from .bridge import (
+        BackendSpec,
+        Policy,
+        PortalManager,
+        SyncContextManager,
+        SyncIterator,
+        asyncify,
+        check_cancelled,
+        configure,
+        get_portal_manager,
+        is_async_context,
+        iterate_sync,
+        run_sync,
+        sync_context,
+        syncify,
+        to_thread,
+    )
+    from .runtime import (
+        Event,
+        Executor,
+        RunFinished,
+        RunStarted,
+        RunStatus,
+        Runtime,
+        StepFinished,
+        StepResult,
+        StepRetrying,
+        StepStarted,
+        StepStatus,
+        WorkflowLike,
+        WorkflowResult,
+        run_workflow,
+        run_workflow_async,
+    )
+    from .workflow import (
+        InputSpec,
+        LoadLimits,
+        Registry,
+        Step,
+        StepKind,
+        Workflow,
+        agent,
+        function,
+        get_default_registry,
+        tool,
+    )
 
 __version__ = "0.1.0"
+
+#: The public names loaded on first use, and the subpackage of each.
+_LAZY: dict[str, str] = {
+    "BackendSpec": "bridge",
+    "Policy": "bridge",
+    "PortalManager": "bridge",
+    "SyncContextManager": "bridge",
+    "SyncIterator": "bridge",
+    "asyncify": "bridge",
+    "check_cancelled": "bridge",
+    "configure": "bridge",
+    "get_portal_manager": "bridge",
+    "is_async_context": "bridge",
+    "iterate_sync": "bridge",
+    "run_sync": "bridge",
+    "sync_context": "bridge",
+    "syncify": "bridge",
+    "to_thread": "bridge",
+    "Event": "runtime",
+    "Executor": "runtime",
+    "RunFinished": "runtime",
+    "RunStarted": "runtime",
+    "RunStatus": "runtime",
+    "Runtime": "runtime",
+    "StepFinished": "runtime",
+    "StepResult": "runtime",
+    "StepRetrying": "runtime",
+    "StepStarted": "runtime",
+    "StepStatus": "runtime",
+    "WorkflowLike": "runtime",
+    "WorkflowResult": "runtime",
+    "run_workflow": "runtime",
+    "run_workflow_async": "runtime",
+    "InputSpec": "workflow",
+    "LoadLimits": "workflow",
+    "Registry": "workflow",
+    "Step": "workflow",
+    "StepKind": "workflow",
+    "Workflow": "workflow",
+    "agent": "workflow",
+    "function": "workflow",
+    "get_default_registry": "workflow",
+    "tool": "workflow",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    package = _LAZY.get(name)
+    if package is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f".{package}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = (
     "AgentBridgeError",
@@ -83,6 +152,7 @@ __all__ = (
     "Executor",
     "ExpressionError",
     "InputSpec",
+    "LoadLimits",
     "NotAwaitableError",
     "Policy",
     "PortalClosedError",

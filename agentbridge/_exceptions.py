@@ -23,12 +23,9 @@ as themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .runtime import WorkflowResult
+from typing import Any, Protocol
 
 __all__ = (
     "AgentBridgeError",
@@ -47,6 +44,37 @@ __all__ = (
     "WorkflowTimeoutError",
     "WorkflowValidationError",
 )
+
+
+class PartialResult(Protocol):
+    """What a failed or timed-out run had done: a :class:`~agentbridge.WorkflowResult`.
+
+    Typed by its shape so that this module, which every layer imports, imports none of
+    them: the exceptions of a run carry the runtime's result without depending on it.
+    """
+
+    @property
+    def workflow(self) -> str:
+        """The workflow's name."""
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """The outputs produced before the run ended."""
+
+    @property
+    def steps(self) -> Mapping[str, Any]:
+        """Every step's :class:`~agentbridge.StepResult`, by step id."""
+
+    @property
+    def error(self) -> BaseException | None:
+        """What ended the run."""
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether every step succeeded (never, for a result carried by an exception)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-serialisable data."""
 
 
 class AgentBridgeError(Exception):
@@ -195,7 +223,7 @@ class StepFailedError(WorkflowError):
     .. versionadded:: 0.1
     """
 
-    def __init__(self, message: str, *, step_id: str, result: WorkflowResult) -> None:
+    def __init__(self, message: str, *, step_id: str, result: PartialResult) -> None:
         super().__init__(message)
         #: The id of the step that failed first.
         self.step_id = step_id
@@ -226,7 +254,7 @@ class WorkflowTimeoutError(WorkflowError, TimeoutError):
     .. versionadded:: 0.1
     """
 
-    def __init__(self, message: str, *, timeout: float, result: WorkflowResult) -> None:
+    def __init__(self, message: str, *, timeout: float, result: PartialResult) -> None:
         super().__init__(message)
         #: The run's timeout, in seconds.
         self.timeout = timeout

@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/run.py                  # everything: about 2 minutes on 2 vCPUs
     python benchmarks/run.py --quick          # smoke run: small sizes, few rounds
-    python benchmarks/run.py --only bridge    # or: --only workflow
+    python benchmarks/run.py --only bridge    # or: --only workflow, --only imports, --only loading
 
 Every case is measured side by side with its baselines in interleaved rounds on the
 same machine, and reported as medians and ratios; a MISS is a finding, not a failure,
@@ -40,10 +40,14 @@ SUITES: dict[str, Callable[[], list[Group]]] = {}
 
 def _load_suites() -> None:
     import bridge
+    import imports
+    import loading
     import workflow
 
     SUITES["bridge"] = bridge.groups
     SUITES["workflow"] = workflow.groups
+    SUITES["imports"] = imports.groups
+    SUITES["loading"] = loading.groups
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -53,7 +57,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="smoke run: small sizes and 3 rounds (< 30 s)"
     )
     parser.add_argument(
-        "--only", choices=("bridge", "workflow"), action="append", help="run one suite"
+        "--only",
+        choices=("bridge", "workflow", "imports", "loading"),
+        action="append",
+        help="run one suite",
     )
     parser.add_argument(
         "--rounds", type=int, help="interleaved rounds per case (default 15, quick 3)"

@@ -15,10 +15,11 @@ from anyio import CancelScope, CapacityLimiter
 
 from .._exceptions import PortalClosedError
 from ._calls import Call, interpreter_exit
+from ._loops import running_library, start_detached
 from ._portals import PortalManager, get_portal_manager
-from ._routing import _apply_policy, run_sync, running_loop_library
+from ._routing import _apply_policy, run_sync
 from ._settings import Policy, resolve_backend, resolve_cancel_grace, resolve_policy
-from ._threads import host_loop_of_current_thread, start_detached, to_thread
+from ._threads import host_loop_of_current_thread, to_thread
 
 __all__ = ("asyncify", "iterate_sync", "sync_context", "syncify")
 
@@ -217,7 +218,7 @@ class SyncContextManager(AbstractContextManager[T], Generic[T]):
         if self._signal is not None:
             raise RuntimeError("this sync_context() has already been entered; make a new one")
         options = self._options
-        running = running_loop_library()
+        running = running_library()
         host_loop = None
         if running is not None:
             _apply_policy(resolve_policy(options["on_running_loop"]), running, self._cm)

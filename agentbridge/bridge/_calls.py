@@ -12,16 +12,15 @@ coroutine may run in its ``finally`` blocks.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar
 
-from anyio import CancelScope, current_time
+from anyio import current_time
 
 from .._exceptions import BridgeTimeoutError, PortalClosedError
-from ._trio import loaded_trio
+from ._loops import is_cancellation, native_cancel_scope
 
 T = TypeVar("T")
 
@@ -40,14 +39,6 @@ interpreter_exit = _Exit()
 
 class CallCancelled(BaseException):
     """Delivered to a caller whose own cancel request (Ctrl-C) stopped the call."""
-
-
-def is_cancellation(exc: BaseException) -> bool:
-    """Whether ``exc`` is the cancellation exception of asyncio or trio."""
-    if isinstance(exc, asyncio.CancelledError):
-        return True
-    trio = loaded_trio()
-    return trio is not None and isinstance(exc, trio.Cancelled)
 
 
 class Call(Generic[T]):
@@ -94,7 +85,7 @@ class Call(Generic[T]):
             if self.args is None:
                 close_awaitable(target)
             raise self._outcome_exception()
-        with _cancel_scope() as scope:
+        with native_cancel_scope() as scope:
             self._cancel = scope.cancel
             if self.timeout is not None:
                 scope.deadline = current_time() + self.timeout
@@ -172,19 +163,6 @@ class Call(Generic[T]):
                 self.future.set_exception(exc)
             except concurrent.futures.InvalidStateError:  # pragma: no cover - lost race
                 pass
-
-
-def _cancel_scope() -> CancelScope:
-    """A new cancel scope for the running loop.
-
-    On trio, anyio's scope wraps trio's own and adds a third of a call's cost; trio's
-    scope has the same meaning there (shields included) and the same ``cancel()`` and
-    ``deadline``, so it is used directly.
-    """
-    trio = loaded_trio()
-    if trio is not None and trio.lowlevel.in_trio_run():
-        return cast(CancelScope, trio.CancelScope())
-    return CancelScope()
 
 
 def close_awaitable(awaitable: object) -> None:

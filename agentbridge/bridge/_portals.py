@@ -22,28 +22,24 @@ Lifecycle rules, and the traps each one avoids:
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import concurrent.futures
 import os
 import sys
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from contextvars import Context
 from typing import Any
 
 import anyio
-from anyio import RunFinishedError
 from anyio.from_thread import BlockingPortal
-from anyio.lowlevel import EventLoopToken, current_token
 
 from .._exceptions import ConfigurationError, PortalClosedError
 from ._calls import Call, CallCancelled, interpreter_exit
+from ._loops import call_tasks, thread_safe_scheduler
 from ._settings import BackendSpec, resolve_backend, resolve_cancel_grace
 from ._threads import forget_host_loop
-from ._trio import loaded_trio
 
 __all__ = ("PortalManager", "get_portal_manager")
 
@@ -56,7 +52,7 @@ class PortalHost:
         self.alive = False
         self._stop_requested = False
         self.portal: BlockingPortal
-        self.token: EventLoopToken
+        self._schedule: Callable[..., object]  # the loop's own thread-safe call_soon
         self._stop: anyio.Event
         self._stopping = False
         self._pending: set[Call[Any]] = set()  # submitted, not finished
@@ -89,8 +85,8 @@ class PortalHost:
             self._fail_pending()
             return
         try:
-            self.token.backend_class.run_sync_soon(self._spawn, (call,), self.token.native_token)
-        except (RunFinishedError, RuntimeError):
+            self._schedule(self._spawn, call)
+        except RuntimeError:  # the loop has finished
             self._fail_pending()
 
     def call_soon(self, func: Any, *args: Any) -> bool:
@@ -101,8 +97,8 @@ class PortalHost:
         :return: whether it was scheduled (not if the loop has stopped)
         """
         try:
-            self.token.backend_class.run_sync_soon(func, args, self.token.native_token)
-        except (RunFinishedError, RuntimeError):
+            self._schedule(func, *args)
+        except RuntimeError:  # the loop has finished
             return False
         return True
 
@@ -153,9 +149,9 @@ class PortalHost:
             self._drained.set()
 
     async def _serve(self) -> None:
-        async with BlockingPortal() as portal, _call_tasks() as (start, cancel_calls):
+        async with BlockingPortal() as portal, call_tasks() as (start, cancel_calls):
             self.portal = portal
-            self.token = current_token()
+            self._schedule = thread_safe_scheduler()
             self._start = start
             self._stop = anyio.Event()
             self._drained = anyio.Event()
@@ -344,35 +340,6 @@ def _owner_name() -> str:
         if thread.ident == ident:
             return thread.name
     return f"thread-{ident}"
-
-
-@asynccontextmanager
-async def _call_tasks() -> AsyncIterator[tuple[Callable[..., object], Callable[[], object]]]:
-    """How to start a call's task on the running loop as cheaply as the loop allows, and
-    how to cancel every such task.
-
-    anyio's ``TaskGroup.start_soon`` costs about 30 us per task on either backend (it
-    wraps each task in a handle with its own cancel scope), a quarter of a whole
-    cross-thread call. So asyncio calls become plain tasks, cancelled and awaited by
-    the host on shutdown, and trio calls go straight into a native nursery.
-    """
-    if asyncio._get_running_loop() is not None:
-        loop = asyncio.get_running_loop()
-
-        def start(async_fn: Callable[..., Any], *args: Any) -> asyncio.Task[Any]:
-            # The caller keeps the task (the loop holds only a weak reference).
-            return loop.create_task(async_fn(*args))
-
-        yield start, _nothing
-        return
-    trio = loaded_trio()
-    assert trio is not None, "a trio portal runs in trio"
-    async with trio.open_nursery() as nursery:
-        yield nursery.start_soon, nursery.cancel_scope.cancel
-
-
-def _nothing() -> None:
-    """Nothing to cancel: the host cancels asyncio call tasks one by one on shutdown."""
 
 
 class _Process:

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import functools
 import inspect
@@ -28,6 +27,7 @@ from .._exceptions import (
     PortalClosedError,
 )
 from ._calls import Call, close_awaitable, interpreter_exit
+from ._loops import running_library
 from ._portals import PortalHost, PortalManager, get_portal_manager
 from ._settings import (
     Policy,
@@ -37,7 +37,6 @@ from ._settings import (
     resolve_timeout,
 )
 from ._threads import HostLoop, host_loop_of_current_thread, reentry_depth
-from ._trio import in_trio_run
 
 if sys.version_info >= (3, 11):
     from typing import TypeVarTuple, Unpack
@@ -50,15 +49,6 @@ T = TypeVar("T")
 PosArgsT = TypeVarTuple("PosArgsT")
 
 
-def running_loop_library() -> str | None:
-    """The async library whose loop is running in this thread, or ``None``."""
-    if asyncio._get_running_loop() is not None:
-        return "asyncio"
-    if in_trio_run():
-        return "trio"
-    return None
-
-
 def is_async_context() -> bool:
     """Return whether an asyncio or trio event loop is running in the calling thread.
 
@@ -67,7 +57,7 @@ def is_async_context() -> bool:
 
     .. versionadded:: 0.1
     """
-    return running_loop_library() is not None
+    return running_library() is not None
 
 
 @overload
@@ -148,7 +138,7 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
     try:
         limit = resolve_timeout(timeout)
         policy = None if on_running_loop is None else resolve_policy(on_running_loop)
-        running = running_loop_library()
+        running = running_library()
         if running is not None:
             _apply_policy(policy or resolve_policy(None), running, fn)
         else:

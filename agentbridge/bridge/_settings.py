@@ -9,12 +9,12 @@ is noise next to the cost of one cross-thread hop.
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
 from .._exceptions import ConfigurationError
+from ._loops import check_trio_installed, getenv
 
 __all__ = ("BackendSpec", "Policy", "configure")
 
@@ -75,29 +75,6 @@ class _Configured:
     timeout: float | None = None
     cancel_grace: float | None = None
 
-
-def _environ_reader() -> Callable[[str], str | None]:
-    # os.environ.get costs about 1 us (it encodes the key and decodes the value), and a
-    # call reads up to three variables: a few percent of a whole bridged call. On POSIX
-    # os.environ keeps its items in a dict of bytes, kept in step with every change made
-    # through os.environ; reading that dict directly costs a tenth of that.
-    data = getattr(os.environ, "_data", None)
-    if os.name != "posix" or not isinstance(data, dict):  # pragma: no cover - Windows
-        return os.environ.get
-    keys: dict[str, bytes] = {}
-
-    def read(name: str) -> str | None:
-        key = keys.get(name)
-        if key is None:
-            key = keys[name] = os.fsencode(name)
-        raw = data.get(key)
-        return None if raw is None else os.fsdecode(raw)
-
-    return read
-
-
-#: Reads one environment variable, as :meth:`os.environ.get` would.
-getenv: Final = _environ_reader()
 
 _configured = _Configured()
 _spec_cache: dict[tuple[Any, ...], BackendSpec] = {}
@@ -198,6 +175,8 @@ def _resolve_backend(backend: str | None, backend_options: Mapping[str, Any] | N
             f"unknown backend {backend!r} (from {source}); valid backends are "
             f"{', '.join(map(repr, BACKEND_NAMES))}"
         )
+    if name == "trio":
+        check_trio_installed(source)
     options = dict(_options_tuple(backend_options, "backend_options")) if backend_options else {}
     if name == "uvloop":
         name = "asyncio"

@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 
 import anyio.from_thread
 import anyio.to_thread
-from anyio import CapacityLimiter, NoEventLoopError
+from anyio import CapacityLimiter
 from anyio.lowlevel import RunVar
 
-from ._trio import loaded_trio
+from ._loops import worker_thread_portal
 
 if sys.version_info >= (3, 11):
     from typing import TypeVarTuple, Unpack
@@ -97,17 +97,7 @@ def check_cancelled() -> None:
 
     .. versionadded:: 0.1
     """
-    try:
-        anyio.from_thread.check_cancelled()
-        return
-    except NoEventLoopError:
-        pass
-    trio = loaded_trio()
-    if trio is not None:
-        try:
-            trio.from_thread.check_cancelled()
-        except RuntimeError:
-            pass
+    worker_thread_portal()
 
 
 class HostLoop:
@@ -137,22 +127,11 @@ def host_loop_of_current_thread() -> HostLoop | None:
     """
     if getattr(_plain_threads, "known", False):
         return None
-    try:
-        anyio.from_thread.check_cancelled()
-    except NoEventLoopError:
-        pass
-    else:
-        return _ANYIO_HOST
-    trio = loaded_trio()
-    if trio is not None:
-        try:
-            trio.from_thread.check_cancelled()
-        except RuntimeError:
-            pass
-        else:
-            return HostLoop(trio.from_thread.run, trio.from_thread.run_sync)
-    _plain_threads.known = True
-    return None
+    portal = worker_thread_portal()
+    if portal is None:
+        _plain_threads.known = True
+        return None
+    return _ANYIO_HOST if portal is anyio.from_thread else HostLoop(portal.run, portal.run_sync)
 
 
 def forget_host_loop() -> None:
@@ -163,31 +142,3 @@ def forget_host_loop() -> None:
     its host loop, which does not exist in the child, were there.
     """
     _plain_threads.known = True
-
-
-_detached: set[Any] = set()
-
-
-def keep_task(task: Any) -> None:
-    """Hold a strong reference to an asyncio task until it is done.
-
-    The loop keeps only weak references to its tasks, so an unreferenced task can be
-    garbage collected mid-flight.
-    """
-    _detached.add(task)
-    task.add_done_callback(_detached.discard)
-
-
-def start_detached(async_fn: Callable[[], Any]) -> None:
-    """Start ``async_fn()`` as a task of the loop running in this thread; do not wait.
-
-    ``async_fn`` must not raise: on trio it runs as a system task, where an exception
-    would crash the run.
-    """
-    trio = loaded_trio()
-    if trio is not None and trio.lowlevel.in_trio_run():
-        trio.lowlevel.spawn_system_task(async_fn)
-        return
-    import asyncio
-
-    keep_task(asyncio.get_running_loop().create_task(async_fn()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import reprlib
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -24,6 +25,8 @@ def parse_value(text: str) -> object:
 
     ``3`` is an int, ``2.5`` a float, ``true`` a bool, ``null`` None, ``hello`` and
     ``'3'`` strings; an empty value is the empty string.
+
+    :raises ValueError: if ``TEXT`` names a YAML type it does not fit (``!!float abc``)
     """
     if not text.strip():
         return text
@@ -31,6 +34,14 @@ def parse_value(text: str) -> object:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    except (ValueError, TypeError, LookupError, AttributeError, RecursionError) as exc:
+        # PyYAML's constructors assume text that fits its tag: "!!float abc" is a
+        # ValueError, "!!bool maybe" a KeyError, "!!timestamp x" an AttributeError;
+        # nesting deeper than the recursion limit a RecursionError.
+        raise ValueError(
+            f"{reprlib.repr(text)} is not a value YAML can read (a tag it does not fit, a "
+            f"number too long, or nesting too deep); quote it to pass it as a string"
+        ) from exc
     return value if isinstance(value, _SCALAR_TYPES) else text
 
 
@@ -48,7 +59,10 @@ def parse_inputs(
             )
         if key in inputs:
             raise click.BadParameter(f"input {key!r} is given twice", ctx, param)
-        inputs[key] = parse_value(text)
+        try:
+            inputs[key] = parse_value(text)
+        except ValueError as exc:
+            raise click.BadParameter(f"input {key!r}: {exc}", ctx, param) from exc
     return inputs
 
 

@@ -32,7 +32,6 @@ from .._exceptions import (
 )
 from ..bridge import to_thread
 from ..workflow import Step, Workflow
-from ..workflow._expressions import evaluate, references
 from ._events import Event, RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
 from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
 
@@ -213,21 +212,15 @@ class _Run:
         return result
 
     def _outputs(self) -> dict[str, Any] | ExpressionError:
-        bindings = self.plan.workflow._output_bindings
-        if not bindings:
+        workflow = self.plan.workflow
+        if not workflow.outputs:
             return {
-                step.id: self.outputs[step.id]
-                for step in self.plan.workflow.steps
-                if step.id in self.outputs
+                step.id: self.outputs[step.id] for step in workflow.steps if step.id in self.outputs
             }
-        outputs = {}
-        for name, binding in bindings.items():
-            if all(ref.root == "inputs" or ref.name in self.outputs for ref in references(binding)):
-                try:
-                    outputs[name] = evaluate(binding, self.inputs, self.outputs)
-                except ExpressionError as exc:
-                    return ExpressionError(f"output {name!r}: {exc}")
-        return outputs
+        try:
+            return workflow.evaluate_outputs(self.inputs, self.outputs)
+        except ExpressionError as exc:
+            return exc
 
     async def _run_step(self, step_id: str, *, runner: bool = False) -> None:
         # The first dependent a step makes ready runs next in this same task, the others
@@ -302,7 +295,7 @@ class _Run:
         try:
             while True:
                 try:
-                    kwargs = evaluate(step._bindings, self.inputs, self.outputs)
+                    kwargs = step.evaluate_inputs(self.inputs, self.outputs)
                 except ExpressionError as exc:
                     return self._ended(step, StepStatus.FAILED, attempt, started_at, start, exc)
                 attempt += 1

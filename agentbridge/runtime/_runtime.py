@@ -27,8 +27,14 @@ from .._exceptions import (
     WorkflowValidationError,
 )
 from ..bridge import iterate_sync, run_sync, sync_context
-from ..workflow import Registry, Workflow
-from ..workflow._registry import check_allow_imports, check_registry, resolve_targets
+from ..workflow import (
+    LoadLimits,
+    Registry,
+    Workflow,
+    check_allow_imports,
+    check_registry,
+    resolve_targets,
+)
 from ._events import Event
 from ._executor import Plan, RunOptions, execute
 from ._results import RunStatus, WorkflowResult
@@ -40,12 +46,12 @@ __all__ = ("Executor", "Runtime", "WorkflowLike", "run_workflow", "run_workflow_
 WorkflowLike = Workflow | Mapping[str, Any] | str | os.PathLike[str]
 
 
-def load_workflow(workflow: object) -> Workflow:
-    """``workflow`` as a :class:`Workflow`, read or built if needed."""
+def load_workflow(workflow: object, limits: LoadLimits | None = None) -> Workflow:
+    """``workflow`` as a :class:`Workflow`, read or built (within ``limits``) if needed."""
     if isinstance(workflow, Workflow):
         return workflow
     if isinstance(workflow, Mapping):
-        return Workflow.from_dict(workflow)
+        return Workflow.from_dict(workflow, limits=limits)
     if isinstance(workflow, str) and "\n" in workflow:
         raise WorkflowValidationError(
             [
@@ -56,7 +62,7 @@ def load_workflow(workflow: object) -> Workflow:
             ]
         )
     if isinstance(workflow, str | os.PathLike):
-        return Workflow.from_yaml(workflow)
+        return Workflow.from_yaml(workflow, limits=limits)
     raise WorkflowValidationError(
         [
             Problem(
@@ -84,6 +90,8 @@ class Executor:
     :param allow_imports: module prefixes whose ``"module:attr"`` paths steps may name
     :param fail_fast: stop the run at the first failing step (default); if false,
         branches that do not depend on a failed step run to the end
+    :param limits: the most a workflow file or mapping may hold when it is loaded
+        here (default: :class:`~agentbridge.LoadLimits` ())
     :raises WorkflowValidationError: if the workflow is invalid or a name does not
         resolve
     :raises ConfigurationError: for an invalid option
@@ -101,10 +109,11 @@ class Executor:
         max_concurrency: int | None = None,
         allow_imports: Iterable[str] = (),
         fail_fast: bool = True,
+        limits: LoadLimits | None = None,
     ) -> None:
         self._backend = backend
         self._options = _run_options(max_threads, max_concurrency, fail_fast)
-        self._workflow = load_workflow(workflow)
+        self._workflow = load_workflow(workflow, limits)
         self._plan = Plan(self._workflow, resolve_targets(self._workflow, registry, allow_imports))
 
     @property
@@ -260,6 +269,7 @@ class Runtime:
         max_concurrency: int | None = None,
         allow_imports: Iterable[str] = (),
         fail_fast: bool = True,
+        limits: LoadLimits | None = None,
     ) -> None:
         self._registry = check_registry(registry)
         self._allow_imports = check_allow_imports(allow_imports)
@@ -270,6 +280,7 @@ class Runtime:
             "max_concurrency": max_concurrency,
             "allow_imports": self._allow_imports,
             "fail_fast": fail_fast,
+            "limits": limits,
         }
 
     @property

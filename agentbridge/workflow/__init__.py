@@ -4,21 +4,41 @@ or built in Python, and the registries that name what steps call.
 Nothing in this package runs a workflow; :mod:`agentbridge.runtime` does. Building a
 model validates its structure, and nothing a workflow names is imported unless the
 caller allows it.
+
+The runtime reads the model through these names only: the compiled expressions of a
+step and of a workflow's outputs are evaluated by :meth:`Step.evaluate_inputs` and
+:meth:`Workflow.evaluate_outputs`, and steps' targets are resolved by
+:func:`resolve_targets`, with options checked by :func:`check_registry` and
+:func:`check_allow_imports`.
 """
 
 from __future__ import annotations
 
+from ._limits import LoadLimits
 from ._model import InputSpec, Step, StepKind, Workflow
-from ._registry import Registry, agent, function, get_default_registry, tool
+from ._registry import (
+    Registry,
+    agent,
+    check_allow_imports,
+    check_registry,
+    function,
+    get_default_registry,
+    resolve_targets,
+    tool,
+)
 
 __all__ = (
     "InputSpec",
+    "LoadLimits",
     "Registry",
     "Step",
     "StepKind",
     "Workflow",
     "agent",
+    "check_allow_imports",
+    "check_registry",
     "function",
     "get_default_registry",
+    "resolve_targets",
     "tool",
 )

@@ -5,7 +5,7 @@ An expression names an input (``${inputs.NAME}``) or a step's output
 ``[0]`` or ``['key']``. A value that is exactly one expression keeps the type of what
 it names; an expression inside a longer string is replaced by ``str()`` of the value.
 ``$${`` is a literal ``${``. Substituted text is never expanded again, and nothing is
-ever evaluated as code.
+ever evaluated as code. What a path may read is an allow-list, in :mod:`._traversal`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,26 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .._exceptions import ExpressionError
+from ._traversal import ALLOWED, Unreadable, step_into
 
 __all__ = ("Binding", "Reference", "compile_value", "evaluate", "references")
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _HEAD = re.compile(r"\s*(?:inputs\.([A-Za-z_]\w*)|steps\.([A-Za-z_]\w*)\.output)")
 _ACCESSOR = re.compile(
-    r"\.([A-Za-z_]\w*)|\[\s*(-?\d+)\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]"
+    r"\.([A-Za-z_]\w*)|\[\s*(-?\d{1,640})\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]"
+)
+
+# Interpreter attributes that lead to frames, code or globals. The allow-list of
+# _traversal refuses them whatever the value; naming them here also refuses them when
+# the workflow is loaded.
+_INTERNALS = frozenset(
+    {
+        *("gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await"),
+        *("cr_origin", "ag_frame", "ag_code", "ag_await", "tb_frame", "tb_next"),
+        *("f_globals", "f_locals", "f_builtins", "f_back", "f_code", "f_trace"),
+        *("func_globals", "func_code", "func_closure", "im_func", "im_self", "co_code"),
+    }
 )
 
 #: One step into a value: ``(True, name)`` for ``.name``, ``(False, key)`` for ``[key]``.
@@ -41,8 +54,16 @@ class Reference:
     def resolve(self, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:
         """The value this expression names, given the run's inputs and step outputs."""
         value = inputs[self.name] if self.root == "inputs" else outputs[self.name]
-        for depth, item in enumerate(self.path):
-            value = _step_into(value, item, self, depth)
+        for depth, (dotted, key) in enumerate(self.path):
+            if type(value) is dict and key in value:  # the common case, without a call
+                value = value[key]
+                continue
+            found = step_into(value, dotted, key)
+            if type(found) is Unreadable:
+                raise ExpressionError(
+                    f"{self.text}: {_describe(self, depth)} ({type(value).__name__}) {found.why}"
+                )
+            value = found
         return value
 
 
@@ -122,6 +143,11 @@ def _parse_reference(body: str, text: str) -> Reference:
                     f"{text}: .{field} is not allowed; expressions may read public "
                     f"fields only (names that do not start with an underscore)"
                 )
+            if field in _INTERNALS:
+                raise ExpressionError(
+                    f"{text}: .{field} is an interpreter internal, not data; {ALLOWED} "
+                    f"(for a mapping key of that name, write ['{field}'])"
+                )
             path.append((True, field))
         elif index is not None:
             path.append((False, int(index)))
@@ -167,34 +193,6 @@ def evaluate(binding: Binding, inputs: Mapping[str, Any], outputs: Mapping[str, 
     if isinstance(binding, list):
         return [evaluate(item, inputs, outputs) for item in binding]
     return binding
-
-
-def _step_into(value: Any, item: PathItem, reference: Reference, depth: int) -> Any:
-    dotted, key = item
-    if isinstance(value, Mapping):
-        try:
-            return value[key]
-        except KeyError:
-            keys = ", ".join(map(repr, list(value)[:10])) or "none"
-            where = _describe(reference, depth)
-            raise ExpressionError(
-                f"{reference.text}: {where} has no key {key!r} (its keys: {keys})"
-            ) from None
-    if dotted:
-        try:
-            return getattr(value, str(key))
-        except AttributeError:
-            where = _describe(reference, depth)
-            raise ExpressionError(
-                f"{reference.text}: {where} ({type(value).__name__}) has no field {key!r}"
-            ) from None
-    try:
-        return value[key]
-    except (IndexError, TypeError, KeyError):
-        where = _describe(reference, depth)
-        raise ExpressionError(
-            f"{reference.text}: {where} ({type(value).__name__}) has no item [{key!r}]"
-        ) from None
 
 
 def _describe(reference: Reference, depth: int) -> str:

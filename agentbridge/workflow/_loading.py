@@ -1,20 +1,23 @@
 """Reading workflows from YAML and from mappings, with every problem reported at once.
 
-YAML is read with a safe loader that builds only plain data (so ``!!python/...`` tags
-are refused before anything is constructed), rejects duplicate keys, and remembers
-the line of every mapping so that problems can point into the file.
+YAML text is read into plain data by :mod:`._yaml` (safe tags only, duplicate keys
+refused, the line of every part kept beside the data); a mapping is copied into plain
+data by :mod:`._data`. Both count what they read against the same
+:class:`~._limits.LoadLimits`, and the same code here then builds the model from that
+data, so every loader finds the same problems.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
-from typing import Any, Final
-
-import yaml
+from collections.abc import Mapping
+from typing import Final
 
 from .._exceptions import Problem, WorkflowValidationError
-from ._model import KINDS, InputSpec, Step, Workflow, check_structure
+from ._data import DataRefused, copy_data
+from ._limits import Budget, LimitExceeded, LoadLimits, quote
+from ._model import KINDS, InputSpec, Step, Workflow, check_structure, checked_workflow
+from ._yaml import Lines, YamlRefused, read_yaml
 
 __all__ = ("workflow_from_file", "workflow_from_mapping", "workflow_from_yaml")
 
@@ -22,57 +25,6 @@ _WORKFLOW_KEYS: Final = frozenset({"name", "description", "inputs", "steps", "ou
 _STEP_KEYS: Final = frozenset(
     {"id", *KINDS, "inputs", "depends_on", "timeout", "retries", "retry_delay", "description"}
 )
-
-
-class _LinedDict(dict[Any, Any]):
-    """A mapping read from YAML, with the lines (1-based) where it and its keys start."""
-
-    line: int | None = None
-    key_lines: dict[Any, int]
-
-
-class _LinedList(list[Any]):
-    """A sequence read from YAML, with the line (1-based) where each item starts."""
-
-    line: int | None = None
-    item_lines: list[int]
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe loading, plus line numbers and duplicate-key detection."""
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Iterator[_LinedDict]:
-    data = _LinedDict()
-    data.line = node.start_mark.line + 1
-    yield data
-    loader.flatten_mapping(node)
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if isinstance(key, str) and key in seen:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"duplicate key {key!r} (first at line {seen[key]})",
-                key_node.start_mark,
-            )
-        if isinstance(key, str):
-            seen[key] = key_node.start_mark.line + 1
-    data.key_lines = seen
-    data.update(loader.construct_mapping(node))
-
-
-def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> Iterator[_LinedList]:
-    data = _LinedList()
-    data.line = node.start_mark.line + 1
-    data.item_lines = [item.start_mark.line + 1 for item in node.value]
-    yield data
-    data.extend(loader.construct_sequence(node))
-
-
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
 
 
 def _kind(value: object) -> str:
@@ -84,72 +36,92 @@ def _kind(value: object) -> str:
     return type(value).__name__
 
 
-def _plain(value: Any) -> Any:
-    """``value`` without the line bookkeeping of the loader, so steps get plain data."""
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
-def _line_of(container: object, key: Any, default: int | None) -> int | None:
-    """The line of ``container[key]`` in the YAML file, if it came from one."""
-    if isinstance(container, _LinedDict):
-        return container.key_lines.get(key, default)
-    if (
-        isinstance(container, _LinedList)
-        and isinstance(key, int)
-        and key < len(container.item_lines)
-    ):
-        return container.item_lines[key]
-    return default
-
-
-def workflow_from_file(path: str | os.PathLike[str]) -> Workflow:
+def workflow_from_file(
+    path: str | os.PathLike[str], *, limits: LoadLimits | None = None
+) -> Workflow:
     """Read and build the workflow in the YAML file at ``path``."""
     source = os.fspath(path)
+    budget = Budget(limits)
     try:
-        with open(source, encoding="utf-8") as file:
-            text = file.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        with open(source, "rb") as file:
+            # The size is checked before reading, and what is read bounded again, for a
+            # file that grows or reports no size (a pipe).
+            _check_size(budget, os.fstat(file.fileno()).st_size, source)
+            raw = file.read(budget.limits.max_bytes + 1)
+    except OSError as exc:
         raise WorkflowValidationError(
-            [Problem(f"cannot read the workflow file: {reason}")], source=source
+            [Problem(f"cannot read the workflow file: {exc.strerror or exc}")], source=source
         ) from None
-    return workflow_from_yaml(text, source=source)
+    _check_size(budget, len(raw), source)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WorkflowValidationError(
+            [
+                Problem(
+                    f"cannot read the workflow file: it is not UTF-8 text ({exc.reason} "
+                    f"at byte {exc.start})",
+                    line=raw.count(b"\n", 0, exc.start) + 1,
+                )
+            ],
+            source=source,
+        ) from None
+    return _from_text(text, source, budget)
 
 
-def workflow_from_yaml(text: str, *, source: str) -> Workflow:
+def workflow_from_yaml(text: str, *, source: str, limits: LoadLimits | None = None) -> Workflow:
     """Parse ``text`` with safe loading and build the workflow it describes."""
     if not isinstance(text, str):
         raise WorkflowValidationError(
             [Problem(f"the YAML text must be a str, got {type(text).__name__}")], source=source
         )
+    return _from_text(text, source, Budget(limits))
+
+
+def _from_text(text: str, source: str, budget: Budget) -> Workflow:
+    if text.isascii():  # O(1): most workflow files
+        size = len(text)
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise WorkflowValidationError(
+                [
+                    Problem(
+                        f"the text is not valid Unicode: {exc.reason}",
+                        line=text.count("\n", 0, exc.start) + 1,
+                    )
+                ],
+                source=source,
+            ) from None
+    _check_size(budget, size, source)
     try:
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        raise WorkflowValidationError([_yaml_problem(exc)], source=source) from None
-    return workflow_from_mapping(data, source=source)
+        data, lines = read_yaml(text, budget)
+    except YamlRefused as exc:
+        raise WorkflowValidationError([exc.problem], source=source) from None
+    return _build(data, lines, budget, source)
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> Problem:
-    mark = getattr(exc, "problem_mark", None)
-    line = mark.line + 1 if mark is not None else None
-    problem = getattr(exc, "problem", None) or str(exc)
-    if "could not determine a constructor for the tag" in problem:
-        tag = problem.rsplit(" ", 1)[-1].strip("'")
-        problem = (
-            f"the YAML tag {tag.replace('tag:yaml.org,2002:', '!!')} is not allowed: "
-            f"workflow files hold plain data only (strings, numbers, lists, mappings)"
-        )
-    elif mark is not None:
-        problem = f"invalid YAML: {problem}"
-    return Problem(problem, line=line)
+def _check_size(budget: Budget, size: int, source: str) -> None:
+    try:
+        budget.size(size)
+    except LimitExceeded as exc:
+        raise WorkflowValidationError([Problem(str(exc))], source=source) from None
 
 
-def workflow_from_mapping(data: object, *, source: str | None = None) -> Workflow:
+def workflow_from_mapping(
+    data: object, *, source: str | None = None, limits: LoadLimits | None = None
+) -> Workflow:
     """Build a workflow from ``data``, collecting every problem before raising."""
+    budget = Budget(limits)
+    try:
+        copied = copy_data(data, budget)
+    except DataRefused as exc:
+        raise WorkflowValidationError([Problem(str(exc))], source=source) from None
+    return _build(copied, Lines(), budget, source)
+
+
+def _build(data: object, lines: Lines, budget: Budget, source: str | None) -> Workflow:
     if not isinstance(data, Mapping):
         kind = "an empty document" if data is None else _kind(data)
         raise WorkflowValidationError(
@@ -157,14 +129,14 @@ def workflow_from_mapping(data: object, *, source: str | None = None) -> Workflo
             source=source,
         )
     problems: list[Problem] = []
-    line = getattr(data, "line", None)
+    line = lines.line(data)
     for key in data:
         if key not in _WORKFLOW_KEYS:
             problems.append(
                 Problem(
-                    f"unknown workflow key {key!r}; the keys are "
+                    f"unknown workflow key {quote(key)}; the keys are "
                     f"{', '.join(sorted(_WORKFLOW_KEYS))}",
-                    line=_line_of(data, key, line),
+                    line=lines.of(data, key, line),
                 )
             )
     name = data.get("name")
@@ -174,23 +146,34 @@ def workflow_from_mapping(data: object, *, source: str | None = None) -> Workflo
     elif not isinstance(name, str) or not name.strip():
         problems.append(
             Problem(
-                f"the workflow's name must be a non-empty string, got {name!r}",
-                line=_line_of(data, "name", line),
+                f"the workflow's name must be a non-empty string, got {quote(name)}",
+                line=lines.of(data, "name", line),
             )
         )
         name = "unnamed"
-    inputs = _inputs(data.get("inputs"), problems, _line_of(data, "inputs", line))
-    outputs = data.get("outputs") or {}
-    if not isinstance(outputs, Mapping):
+    inputs = _inputs(data.get("inputs"), problems, lines.of(data, "inputs", line), lines)
+    outputs = data.get("outputs")
+    if outputs is None:
+        outputs = {}
+    elif not isinstance(outputs, Mapping):
         problems.append(
             Problem(
                 f"outputs must be a mapping of names to values, got {_kind(outputs)}",
-                line=_line_of(data, "outputs", line),
+                line=lines.of(data, "outputs", line),
             )
         )
         outputs = {}
     invalid_ids: list[str] = []
-    steps = _steps(data.get("steps"), problems, _line_of(data, "steps", line), invalid_ids)
+    raw_steps = data.get("steps")
+    if isinstance(raw_steps, list):
+        try:
+            budget.steps(len(raw_steps))
+        except LimitExceeded as exc:
+            # Refused before building any step: the time a load takes stays bounded.
+            raise WorkflowValidationError(
+                [Problem(str(exc), line=lines.of(data, "steps", line))], source=source
+            ) from None
+    steps = _steps(raw_steps, problems, lines.of(data, "steps", line), invalid_ids, lines)
     # How the valid steps fit together is checked even when some are invalid, so that
     # one pass lists everything.
     found = check_structure(
@@ -199,45 +182,47 @@ def workflow_from_mapping(data: object, *, source: str | None = None) -> Workflo
         inputs,
         outputs,
         invalid_ids=invalid_ids,
-        output_lines={key: _line_of(outputs, key, None) for key in outputs},
+        output_lines={key: lines.of(outputs, key, None) for key in outputs},
     )
     problems.extend(found.problems)
     if problems:
         raise WorkflowValidationError(problems, source=source)
-    return Workflow(name, tuple(steps), inputs, outputs, source)
+    return checked_workflow(name, steps, inputs, outputs, source, found)
 
 
-def _inputs(raw: object, problems: list[Problem], line: int | None) -> dict[str, InputSpec]:
+def _inputs(
+    raw: object, problems: list[Problem], line: int | None, lines: Lines
+) -> dict[str, InputSpec]:
     specs: dict[str, InputSpec] = {}
     if raw is None:
         return specs
     if isinstance(raw, Mapping):
         for name, spec in raw.items():
-            if not _input_name_ok(name, problems, _line_of(raw, name, line)):
+            if not _input_name_ok(name, problems, lines.of(raw, name, line)):
                 continue
             if spec is None or spec == {}:
                 specs[name] = InputSpec(name)
             elif isinstance(spec, Mapping) and set(spec) <= {"default", "description"}:
                 if "default" in spec:
-                    specs[name] = InputSpec(name, required=False, default=_plain(spec["default"]))
+                    specs[name] = InputSpec(name, required=False, default=spec["default"])
                 else:
                     specs[name] = InputSpec(name)
             else:
                 problems.append(
                     Problem(
-                        f"input {name!r} must be null (required) or a mapping such as "
-                        f"{{default: 3}}, got {spec!r}",
-                        line=_line_of(raw, name, line),
+                        f"input {quote(name)} must be null (required) or a mapping such as "
+                        f"{{default: 3}}, got {quote(spec)}",
+                        line=lines.of(raw, name, line),
                     )
                 )
         return specs
     if isinstance(raw, list):
         for position, name in enumerate(raw):
-            item_line = _line_of(raw, position, line)
+            item_line = lines.of(raw, position, line)
             if not _input_name_ok(name, problems, item_line):
                 continue
             if name in specs:
-                problems.append(Problem(f"input {name!r} is declared twice", line=item_line))
+                problems.append(Problem(f"input {quote(name)} is declared twice", line=item_line))
             specs[name] = InputSpec(name)
         return specs
     problems.append(
@@ -253,12 +238,12 @@ def _inputs(raw: object, problems: list[Problem], line: int | None) -> dict[str,
 def _input_name_ok(name: object, problems: list[Problem], line: int | None) -> bool:
     if isinstance(name, str) and name.isidentifier():
         return True
-    problems.append(Problem(f"input name {name!r} must be an identifier", line=line))
+    problems.append(Problem(f"input name {quote(name)} must be an identifier", line=line))
     return False
 
 
 def _steps(
-    raw: object, problems: list[Problem], line: int | None, invalid_ids: list[str]
+    raw: object, problems: list[Problem], line: int | None, invalid_ids: list[str], lines: Lines
 ) -> list[Step]:
     if raw is None:
         problems.append(Problem("the workflow needs steps: add a `steps:` list", line=line))
@@ -270,7 +255,7 @@ def _steps(
         return []
     steps = []
     for position, entry in enumerate(raw, start=1):
-        step = _step(entry, position, problems, _line_of(raw, position - 1, line))
+        step = _step(entry, position, problems, lines.of(raw, position - 1, line), lines)
         if step is not None:
             steps.append(step)
         elif isinstance(entry, Mapping) and isinstance(entry.get("id"), str):
@@ -278,13 +263,15 @@ def _steps(
     return steps
 
 
-def _step(entry: object, position: int, problems: list[Problem], line: int | None) -> Step | None:
+def _step(
+    entry: object, position: int, problems: list[Problem], line: int | None, lines: Lines
+) -> Step | None:
     if not isinstance(entry, Mapping):
         problems.append(
-            Problem(f"step {position} must be a mapping with an id, got {entry!r}", line=line)
+            Problem(f"step {position} must be a mapping with an id, got {quote(entry)}", line=line)
         )
         return None
-    line = getattr(entry, "line", line)
+    line = lines.line(entry, line)
     step_id = entry.get("id")
     label = step_id if isinstance(step_id, str) else None
     own: list[str] = []
@@ -293,7 +280,9 @@ def _step(entry: object, position: int, problems: list[Problem], line: int | Non
         step_id = f"step_{position}"
     for key in entry:
         if key not in _STEP_KEYS:
-            own.append(f"unknown step key {key!r}; the keys are {', '.join(sorted(_STEP_KEYS))}")
+            own.append(
+                f"unknown step key {quote(key)}; the keys are {', '.join(sorted(_STEP_KEYS))}"
+            )
     kinds = [kind for kind in KINDS if kind in entry]
     if len(kinds) != 1:
         found = "none" if not kinds else ", ".join(kinds)
@@ -310,7 +299,7 @@ def _step(entry: object, position: int, problems: list[Problem], line: int | Non
             id=step_id,
             kind=kind,
             target=entry[kind],
-            inputs=entry.get("inputs") or {},
+            inputs={} if entry.get("inputs") is None else entry["inputs"],
             depends_on=depends_on,
             timeout=entry.get("timeout"),
             retries=entry.get("retries", 0),

@@ -17,9 +17,18 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, get_args
 
 from .._exceptions import ExpressionError, Problem, WorkflowValidationError
-from ._expressions import Binding, Reference, compile_value, references
+from ._expressions import Binding, Reference, compile_value, evaluate, references
+from ._limits import LoadLimits, quote
 
-__all__ = ("KINDS", "InputSpec", "Step", "StepKind", "Workflow", "check_structure")
+__all__ = (
+    "KINDS",
+    "InputSpec",
+    "Step",
+    "StepKind",
+    "Workflow",
+    "check_structure",
+    "checked_workflow",
+)
 
 #: What a step calls: an agent, a plain function or a tool.
 StepKind = Literal["agent", "function", "tool"]
@@ -77,25 +86,27 @@ class Step:
         problems: list[str] = []
         if not isinstance(self.id, str) or not self.id.isidentifier() or keyword.iskeyword(self.id):
             problems.append(
-                f"step id {self.id!r} must be an identifier (letters, digits and "
+                f"step id {quote(self.id)} must be an identifier (letters, digits and "
                 f"underscores, not starting with a digit)"
             )
         if self.kind not in KINDS:
-            problems.append(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
+            problems.append(f"kind {quote(self.kind)} is not one of {', '.join(KINDS)}")
         if not (isinstance(self.target, str) and self.target) and not is_callable_target(
             self.kind, self.target
         ):
             problems.append(
                 f"the {self.kind} must be a registry name or {callable_kind(self.kind)}, "
-                f"got {self.target!r}"
+                f"got {quote(self.target)}"
             )
         if self.timeout is not None and not _positive_number(self.timeout):
-            problems.append(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+            problems.append(
+                f"timeout must be a positive number of seconds, got {quote(self.timeout)}"
+            )
         if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
-            problems.append(f"retries must be a whole number, 0 or more, got {self.retries!r}")
+            problems.append(f"retries must be a whole number, 0 or more, got {quote(self.retries)}")
         if not _positive_number(self.retry_delay, zero=True):
             problems.append(
-                f"retry_delay must be a number of seconds, 0 or more, got {self.retry_delay!r}"
+                f"retry_delay must be a number of seconds, 0 or more, got {quote(self.retry_delay)}"
             )
         bindings: dict[str, Binding] = {}
         inputs: object = self.inputs  # checked although typed: not every caller type-checks
@@ -106,12 +117,12 @@ class Step:
         else:
             for name, value in inputs.items():
                 if not isinstance(name, str) or not name.isidentifier():
-                    problems.append(f"input name {name!r} must be an identifier")
+                    problems.append(f"input name {quote(name)} must be an identifier")
                     continue
                 try:
                     bindings[name] = compile_value(value)
                 except ExpressionError as exc:
-                    problems.append(f"input {name!r}: {exc}")
+                    problems.append(f"input {quote(name)}: {exc}")
         explicit = _string_tuple(self.depends_on, "depends_on", problems)
         if problems:
             raise WorkflowValidationError(
@@ -134,6 +145,19 @@ class Step:
         if isinstance(self.target, str):
             return self.target
         return getattr(self.target, "__qualname__", None) or type(self.target).__qualname__
+
+    # --- read by the runtime: evaluating what the model compiled -----------------------
+
+    def evaluate_inputs(
+        self, inputs: Mapping[str, Any], outputs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The keyword arguments of this step's callable, its ``${...}`` expressions
+        evaluated against the run's ``inputs`` and the ``outputs`` of finished steps.
+
+        :raises ExpressionError: if an expression refers to something missing
+        """
+        value: dict[str, Any] = evaluate(self._bindings, inputs, outputs)
+        return value
 
 
 @dataclass(frozen=True)
@@ -170,6 +194,9 @@ class Workflow:
         found = check_structure(self.name, self.steps, self.inputs, self.outputs)
         if found.problems:
             raise WorkflowValidationError(found.problems, source=self.source)
+        self._index(found)
+
+    def _index(self, found: Structure) -> None:
         object.__setattr__(self, "_steps_by_id", MappingProxyType(found.steps_by_id))
         object.__setattr__(self, "_output_bindings", MappingProxyType(found.output_bindings))
 
@@ -179,38 +206,54 @@ class Workflow:
         return self._steps_by_id
 
     @classmethod
-    def from_dict(cls, mapping: Mapping[str, Any], *, source: str | None = None) -> Workflow:
+    def from_dict(
+        cls,
+        mapping: Mapping[str, Any],
+        *,
+        source: str | None = None,
+        limits: LoadLimits | None = None,
+    ) -> Workflow:
         """Build a workflow from a mapping shaped like a workflow file.
 
         In Python, a step's ``agent``, ``function`` or ``tool`` may be the callable
-        itself instead of a registry name.
+        itself instead of a registry name. The mapping is copied: later changes to it
+        do not reach the workflow.
 
-        :raises WorkflowValidationError: listing every problem found
+        :param limits: the most the mapping may hold (default: :class:`LoadLimits` ())
+        :raises WorkflowValidationError: listing every problem found, including a
+            mapping or list that contains itself, and a limit passed
         """
         from ._loading import workflow_from_mapping
 
-        return workflow_from_mapping(mapping, source=source)
+        return workflow_from_mapping(mapping, source=source, limits=limits)
 
     @classmethod
-    def from_yaml_string(cls, text: str, *, source: str | None = None) -> Workflow:
+    def from_yaml_string(
+        cls, text: str, *, source: str | None = None, limits: LoadLimits | None = None
+    ) -> Workflow:
         """Build a workflow from YAML text, read with safe loading only.
 
+        :param limits: the most the text may hold (default: :class:`LoadLimits` ())
         :raises WorkflowValidationError: for malformed YAML, any tag that would build a
-            Python object, and every problem :meth:`from_dict` finds, with file lines
+            Python object, a limit passed, and every problem :meth:`from_dict` finds,
+            with file lines
         """
         from ._loading import workflow_from_yaml
 
-        return workflow_from_yaml(text, source=source or "<string>")
+        return workflow_from_yaml(text, source=source or "<string>", limits=limits)
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike[str]) -> Workflow:
+    def from_yaml(
+        cls, path: str | os.PathLike[str], *, limits: LoadLimits | None = None
+    ) -> Workflow:
         """Read a workflow file (UTF-8 YAML, safe loading only).
 
+        :param limits: the most the file may hold (default: :class:`LoadLimits` ())
         :raises WorkflowValidationError: if the file cannot be read or is invalid
         """
         from ._loading import workflow_from_file
 
-        return workflow_from_file(path)
+        return workflow_from_file(path, limits=limits)
 
     def validate(self, registry: Any = None, *, allow_imports: Iterable[str] = ()) -> None:
         """Check that every step names something ``registry`` can resolve.
@@ -224,6 +267,54 @@ class Workflow:
         from ._registry import resolve_targets
 
         resolve_targets(self, registry, allow_imports)
+
+    # --- read by the runtime: evaluating what the model compiled -----------------------
+
+    def evaluate_outputs(
+        self, inputs: Mapping[str, Any], outputs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The declared outputs that can be evaluated from the run's ``inputs`` and the
+        ``outputs`` of the steps that finished; an output referring to a step that did
+        not finish is left out, so a partial run gives partial outputs.
+
+        :raises ExpressionError: naming the output whose expression failed
+        """
+        values: dict[str, Any] = {}
+        for name, binding in self._output_bindings.items():
+            if all(ref.root == "inputs" or ref.name in outputs for ref in references(binding)):
+                try:
+                    values[name] = evaluate(binding, inputs, outputs)
+                except ExpressionError as exc:
+                    raise ExpressionError(f"output {name!r}: {exc}") from None
+        return values
+
+
+def checked_workflow(
+    name: str,
+    steps: Iterable[Step],
+    inputs: Mapping[str, InputSpec],
+    outputs: Mapping[str, Any],
+    source: str | None,
+    found: Structure,
+) -> Workflow:
+    """The workflow whose structure ``found`` holds, without checking it again.
+
+    The loaders check the structure themselves, with what only they know (file lines,
+    the steps left out for problems of their own), so building the model must not
+    repeat the check: it is the largest part of validating a long workflow.
+    """
+    workflow = object.__new__(Workflow)
+    values = {
+        "name": name,
+        "steps": tuple(steps),
+        "inputs": MappingProxyType(dict(inputs)),
+        "outputs": MappingProxyType(dict(outputs)),
+        "source": source,
+    }
+    for key, value in values.items():
+        object.__setattr__(workflow, key, value)
+    workflow._index(found)
+    return workflow
 
 
 @dataclass
@@ -253,7 +344,9 @@ def check_structure(
     found = Structure([], {}, {})
     problems, by_id = found.problems, found.steps_by_id
     if not isinstance(name, str) or not name.strip():
-        problems.append(Problem(f"the workflow needs a name (a non-empty string), got {name!r}"))
+        problems.append(
+            Problem(f"the workflow needs a name (a non-empty string), got {quote(name)}")
+        )
     for step in steps:
         if not isinstance(step, Step):
             problems.append(Problem(f"steps must be Step objects, got {type(step).__name__}"))
@@ -268,18 +361,18 @@ def check_structure(
             )
         else:
             by_id[step.id] = step
-    known = ", ".join(by_id) or "none"
     existing = {*by_id, *invalid_ids}
+    known = _some(sorted(existing))
     for step in by_id.values():
         referenced = set()
         for ref in references(step._bindings):
             referenced.add(ref.name)
-            problems.extend(_reference_problems(ref, inputs, existing, step))
+            problems.extend(_reference_problems(ref, inputs, existing, known, step))
         for dependency in step.depends_on:
             if dependency not in existing and dependency not in referenced:
                 problems.append(
                     Problem(
-                        f"depends_on names unknown step {dependency!r} (steps: {known})",
+                        f"depends_on names unknown step {quote(dependency)} (steps: {known})",
                         step.id,
                         step.line,
                     )
@@ -289,11 +382,11 @@ def check_structure(
         try:
             binding = found.output_bindings[output] = compile_value(value)
         except ExpressionError as exc:
-            problems.append(Problem(f"output {output!r}: {exc}", line=line))
+            problems.append(Problem(f"output {quote(output)}: {exc}", line=line))
             continue
         for ref in references(binding):
-            for problem in _reference_problems(ref, inputs, existing, None):
-                problems.append(Problem(f"output {output!r}: {problem.message}", line=line))
+            for problem in _reference_problems(ref, inputs, existing, known, None):
+                problems.append(Problem(f"output {quote(output)}: {problem.message}", line=line))
     cycle = find_cycle(by_id)
     if cycle:
         path = " -> ".join([*cycle, cycle[0]])
@@ -308,20 +401,25 @@ def check_structure(
 
 
 def _reference_problems(
-    ref: Reference, inputs: Mapping[str, InputSpec], existing: Collection[str], step: Step | None
+    ref: Reference,
+    inputs: Mapping[str, InputSpec],
+    existing: Collection[str],
+    known: str,
+    step: Step | None,
 ) -> Iterable[Problem]:
     step_id, line = (step.id, step.line) if step else (None, None)
     if ref.root == "inputs" and ref.name not in inputs:
-        declared = ", ".join(inputs) or "none"
+        declared = _some(list(inputs))
         yield Problem(
-            f"{ref.text} names undeclared input {ref.name!r} (declared inputs: {declared}); "
+            f"{ref.text} names undeclared input {quote(ref.name)} (declared inputs: {declared}); "
             f"add it to the workflow's inputs",
             step_id,
             line,
         )
     elif ref.root == "steps" and ref.name not in existing:
-        known = ", ".join(sorted(existing)) or "none"
-        yield Problem(f"{ref.text} names unknown step {ref.name!r} (steps: {known})", step_id, line)
+        yield Problem(
+            f"{ref.text} names unknown step {quote(ref.name)} (steps: {known})", step_id, line
+        )
 
 
 def find_cycle(steps: Mapping[str, Step]) -> list[str]:
@@ -373,21 +471,35 @@ def callable_kind(kind: object) -> str:
 
 
 def _positive_number(value: object, *, zero: bool = False) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return False
-    return value >= 0 if zero else value > 0
+    try:
+        seconds = float(value)  # an integer of 309 digits or more is too large for one
+    except OverflowError:
+        return False
+    if math.isnan(seconds):
+        return False
+    return seconds >= 0 if zero else seconds > 0
 
 
 def _string_tuple(value: object, name: str, problems: list[str]) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        problems.append(f"{name} must be a list of step ids, got {value!r}")
+    if isinstance(value, str | Mapping) or not isinstance(value, Iterable):
+        problems.append(f"{name} must be a list of step ids, got {quote(value)}")
         return ()
     items = tuple(value)
     bad = [item for item in items if not isinstance(item, str)]
     if bad:
-        problems.append(f"{name} must list step ids as strings, got {bad!r}")
+        problems.append(f"{name} must list step ids as strings, got {quote(bad)}")
         return ()
     return items
+
+
+def _some(names: list[str]) -> str:
+    """A list of names for a message: the first ten, and how many more (a long workflow
+    must not make every message, and so loading, grow with its size)."""
+    shown = ", ".join(quote(name).strip("'") if len(name) > 80 else name for name in names[:10])
+    more = f" and {len(names) - 10:,} more" if len(names) > 10 else ""
+    return shown + more if names else "none"
 
 
 def _at(line: int | None) -> str:

@@ -2,16 +2,17 @@
 
 A workflow file names what its steps call; it can never import or execute anything
 by itself. A name resolves through a :class:`Registry` only, unless the caller opts
-in to import paths (``"pkg.module:attr"``) for an explicit list of module prefixes.
+in to import paths (``"pkg.module:attr"``) for an explicit list of module prefixes,
+and then only to what those modules define (the rule is in :mod:`._imports`).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
 from .._exceptions import ConfigurationError, Problem, WorkflowValidationError
+from ._imports import import_target
 from ._model import KINDS, StepKind, Workflow, callable_kind, is_callable_target
 
 __all__ = ("Registry", "agent", "function", "get_default_registry", "resolve_targets", "tool")
@@ -156,27 +157,14 @@ def resolve_targets(
 
 
 def _import_target(name: str, kind: StepKind, registry: Registry, prefixes: tuple[str, ...]) -> Any:
-    module_name, _, attribute = name.partition(":") if ":" in name else name.rpartition(".")
-    if not module_name or not attribute:
+    if ":" not in name and "." not in name:
         registered = ", ".join(registry.names(kind)) or "none"
         return Problem(
             f"unknown {kind} {name!r} (registered {kind}s: {registered}); register it with "
             f"@agentbridge.{kind} or pass the registry that has it"
         )
-    if not any(
-        module_name == prefix or module_name.startswith(prefix + ".") for prefix in prefixes
-    ):
-        return Problem(
-            f"{kind} {name!r} is an import path, and importing is not allowed; register the "
-            f"{kind} under a name, or allow its module with allow_imports=[{module_name!r}]"
-        )
-    try:
-        value: Any = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            value = getattr(value, part)
-    except (ImportError, AttributeError) as exc:
-        return Problem(f"cannot import {kind} {name!r}: {exc}")
-    if not is_callable_target(kind, value):
+    value = import_target(name, kind, prefixes)
+    if not isinstance(value, Problem) and not is_callable_target(kind, value):
         return Problem(f"{kind} {name!r} imported {value!r}; it must be {callable_kind(kind)}")
     return value
 

@@ -13,7 +13,9 @@ such check point (Python 3.11 and later), so a real signal cannot land there. On
 the points in the code under test count (a call made from it, or a C call it makes):
 inside the standard library a signal can break the library's own state (a ``with
 lock:`` whose ``__enter__`` returned, but whose block was never entered, keeps the
-lock forever), which no caller can repair.
+lock forever), which no caller can repair. For the same reason the context-manager
+protocol itself (``__enter__``, ``__exit__``) and finalisers (``__del__``, where
+Python prints an interrupt and drops it) are not interrupted.
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ from typing import Any
 __all__ = ("InterruptAt",)
 
 _COUNTED = frozenset({"call", "c_call", "c_return"})
+_PROTOCOL = frozenset({"__enter__", "__exit__", "__del__"})
+
+
+def _in_finaliser(frame: FrameType | None) -> bool:
+    """Whether ``frame`` runs inside a ``__del__`` (the collector runs them anywhere)."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 class InterruptAt:
@@ -68,6 +80,9 @@ class InterruptAt:
             return
         caller = frame.f_back if event == "call" else frame
         if caller is None or not caller.f_code.co_filename.startswith(self._package):
+            return
+        callee = frame.f_code.co_name if event == "call" else getattr(arg, "__name__", "")
+        if callee in _PROTOCOL or _in_finaliser(caller):
             return
         self._seen += 1
         if self._seen == self.n:

@@ -68,3 +68,25 @@ def test_a_module_that_raises_exits_2(
     debug = invoke("validate", path, "--import", module, "--debug")
     assert debug.exit_code == 2
     assert "Traceback (most recent call last)" in debug.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "validate"])
+@pytest.mark.parametrize(
+    "target", ["{module}:os.system", "{module}:system", "{module}.os.system", "os:system"]
+)
+def test_a_workflow_file_cannot_reach_what_an_imported_module_imports(
+    invoke: Invoke, write_workflow: WriteWorkflow, in_tmp: Path, command: str, target: str
+) -> None:
+    """``--import`` runs a module so it registers steps; it allows no import path."""
+    module = f"evil_{uuid.uuid4().hex}"
+    (in_tmp / f"{module}.py").write_text("import os\nfrom os import system\n")
+    sentinel = in_tmp / "pwned"
+    path = write_workflow(
+        f"name: x\nsteps:\n  - id: a\n    function: {target.format(module=module)}\n"
+        f"    inputs: {{command: touch {sentinel}}}\n"
+    )
+    result = invoke(command, path, "--import", module)
+    assert result.exit_code == 2, result.output
+    assert "importing is not allowed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not sentinel.exists(), "the workflow file ran a shell command"

@@ -202,6 +202,21 @@ def test_a_malformed_input_is_a_usage_error(
     assert result.stdout == ""
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["!!float abc", "!!int abc", "!!bool maybe", "!!bool", "!!timestamp x", "!!int", "9" * 5_000],
+)
+def test_an_input_that_does_not_fit_its_yaml_tag_is_a_usage_error(
+    invoke: Invoke, write_workflow: WriteWorkflow, value: str
+) -> None:
+    result = invoke("run", write_workflow(ADD), "--import", STEPS, "-i", f"a={value}")
+    assert result.exit_code == 2
+    assert "input 'a'" in result.stderr
+    assert "quote it to pass it as a string" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
 def test_an_input_given_twice_is_a_usage_error(
     invoke: Invoke, write_workflow: WriteWorkflow
 ) -> None:

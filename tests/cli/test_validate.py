@@ -93,6 +93,39 @@ def test_structural_problems_exit_2(
     assert "Traceback" not in result.stderr
 
 
+BAD_FILES = {
+    "float-abc": "name: !!float abc\nsteps: []\n",
+    "bool-maybe": "name: !!bool maybe\nsteps: []\n",
+    "timestamp-x": "name: !!timestamp x\nsteps: []\n",
+    "seq-scalar": "name: !!seq abc\nsteps: []\n",
+    "huge-integer": "name: x\nsteps: []\noutputs: {o: " + "9" * 5_000 + "}\n",
+    "timeout-overflow": "name: x\nsteps:\n  - {id: a, tool: cli_echo, timeout: 1"
+    + "0" * 309
+    + "}\n",
+    "deep": "name: x\nsteps: []\noutputs: {o: " + "[" * 2_000 + "]" * 2_000 + "}\n",
+    "self-alias": "name: x\nsteps:\n  - {id: a, tool: cli_echo, inputs: &x {k: [*x]}}\n",
+    "alias-bomb": "name: x\nsteps: []\noutputs:\n  a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+    + "".join(
+        f"  {chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n"
+        for i in range(8)
+    ),
+    "outputs-list": "name: x\nsteps:\n  - {id: a, tool: cli_echo}\noutputs: []\n",
+}
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("text", BAD_FILES.values(), ids=BAD_FILES.keys())
+def test_every_bad_file_exits_2_with_its_line(
+    invoke: Invoke, write_workflow: WriteWorkflow, command: str, text: str
+) -> None:
+    result = invoke(command, write_workflow(text), "--import", STEPS)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith("Error: invalid workflow: 1 problem")
+    assert "line " in result.stderr
+    assert "unexpected error" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_debug_shows_the_traceback_of_a_validation_error(
     invoke: Invoke, write_workflow: WriteWorkflow
 ) -> None:

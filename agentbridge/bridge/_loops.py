@@ -1,0 +1,272 @@
+"""The one place that asks "asyncio or trio?", and every private hook the bridge uses.
+
+The rest of the bridge is written against anyio; whatever has to tell the two loop
+libraries apart (which loop runs in this thread, whose worker thread this is, how to
+schedule a callback or start a task natively, which exception is a cancellation) is
+answered here. Neither library is ever imported here for a question about a loop that
+cannot exist: a loop of asyncio cannot run in a process that has not imported
+:mod:`asyncio`, nor a trio run in one that has not imported trio, so ``import
+agentbridge`` imports neither, and trio can stay an optional extra.
+
+Every private name of CPython, anyio or trio that the bridge touches is in this module,
+each with a comment saying why it is used and since when it exists.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from contextvars import copy_context
+from types import ModuleType
+from typing import Any, Final, Literal, cast
+
+import anyio.from_thread
+from anyio import CancelScope, NoEventLoopError
+
+from .._exceptions import ConfigurationError
+
+__all__ = (
+    "Library",
+    "call_tasks",
+    "check_trio_installed",
+    "getenv",
+    "is_cancellation",
+    "native_cancel_scope",
+    "running_library",
+    "start_detached",
+    "thread_safe_scheduler",
+    "worker_thread_portal",
+)
+
+#: An async library whose event loop the bridge can run on.
+Library = Literal["asyncio", "trio"]
+
+#: The message of every "trio was asked for but is not installed" error.
+TRIO_MISSING = (
+    "the trio backend needs the trio package, which is not installed; install it with "
+    "`pip install 'agentbridge[trio]'` or choose backend='asyncio'"
+)
+
+
+def _module(name: str) -> ModuleType | None:
+    """Return the module ``name`` if it has been completely imported, else ``None``.
+
+    Private hook: ``ModuleSpec._initializing`` (CPython, since 3.4 and PEP 451). The
+    import system sets it while the module's body runs and reads it itself to decide
+    whether an import must wait for another thread. While another thread is still
+    importing trio, the module object is in :data:`sys.modules` but its submodules are
+    not yet; the public alternative, importing it, would block this thread (on an
+    asyncio loop thread, the whole loop) until that other import is done.
+    """
+    module = sys.modules.get(name)
+    if module is None or getattr(module.__spec__, "_initializing", False):
+        return None
+    return module
+
+
+def _environ_reader() -> Callable[[str], str | None]:
+    """A function that reads one environment variable, as :meth:`os.environ.get` would.
+
+    Private hook: ``os.environ._data`` (CPython, since 3.2), the dict of bytes behind
+    :data:`os.environ` on POSIX, kept in step with every change made through
+    ``os.environ``. ``os.environ.get`` encodes the key and, for a variable that is not
+    set (the usual case), raises and catches a ``KeyError``: 0.75 to 2 us a read on a
+    2-vCPU VM, against 0.2 to 0.5 us here. That is more than a microsecond saved per
+    read, and a blocking call reads two or three: run side by side in interleaved
+    rounds (the harness of ``benchmarks/run.py``, the subject of its group 1a,
+    ``run_sync(noop)`` from a plain thread, against itself with ``os.environ.get``),
+    the plain reads made the whole call 1.03x slower.
+    """
+    data = getattr(os.environ, "_data", None)
+    if os.name != "posix" or not isinstance(data, dict):  # pragma: no cover - Windows
+        return os.environ.get
+    keys: dict[str, bytes] = {}
+
+    def read(name: str) -> str | None:
+        key = keys.get(name)
+        if key is None:
+            key = keys[name] = os.fsencode(name)
+        raw = data.get(key)
+        return None if raw is None else os.fsdecode(raw)
+
+    return read
+
+
+#: Reads one environment variable, as :meth:`os.environ.get` would.
+getenv: Final = _environ_reader()
+
+
+def running_library() -> Library | None:
+    """The async library whose event loop is running in the calling thread, or ``None``.
+
+    Private hook: ``asyncio._get_running_loop`` (CPython, since 3.6). It is listed in
+    ``asyncio.events.__all__`` and so exported by :mod:`asyncio`, and is what asyncio's
+    own ``get_running_loop`` (3.7) calls; it returns ``None`` instead of raising. The public
+    ``asyncio.get_running_loop()`` raises when no loop runs, which is the common case
+    here (a blocking call from a plain thread), and a raised and caught exception costs
+    several times the whole check. uvloop's loops register through the same function.
+    """
+    asyncio = _module("asyncio")
+    if asyncio is not None and asyncio._get_running_loop() is not None:
+        return "asyncio"
+    trio = _module("trio")
+    if trio is not None and trio.lowlevel.in_trio_run():
+        return "trio"
+    return None
+
+
+def check_trio_installed(source: str) -> None:
+    """Raise :class:`ConfigurationError` naming the extra if trio cannot be imported.
+
+    Called when a trio backend is asked for (``source`` says where from), without
+    importing trio: a program that only configures it pays nothing until a trio
+    portal opens.
+    """
+    if _module("trio") is not None:
+        return
+    import importlib.util  # only here: a fifth of this module's import time
+
+    try:
+        found = importlib.util.find_spec("trio") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ConfigurationError(f"{TRIO_MISSING} (from {source})")
+
+
+def worker_thread_portal() -> ModuleType | None:
+    """The ``from_thread`` module that reaches the loop whose worker thread this is.
+
+    Returns :mod:`anyio.from_thread` in an anyio worker thread (so in Starlette's
+    threadpool), :mod:`trio.from_thread` in a ``trio.to_thread`` thread, and ``None``
+    in any other thread. Only the libraries' public ``check_cancelled`` is consulted;
+    if the host task has been cancelled, its cancellation is raised here.
+    """
+    try:
+        anyio.from_thread.check_cancelled()
+    except NoEventLoopError:
+        pass
+    else:
+        return anyio.from_thread
+    trio = _module("trio")
+    if trio is not None:
+        try:
+            trio.from_thread.check_cancelled()
+        except RuntimeError:
+            pass
+        else:
+            return cast(ModuleType, trio.from_thread)
+    return None
+
+
+def is_cancellation(exc: BaseException) -> bool:
+    """Whether ``exc`` is the cancellation exception of asyncio or trio."""
+    asyncio = _module("asyncio")
+    if asyncio is not None and isinstance(exc, asyncio.CancelledError):
+        return True
+    trio = _module("trio")
+    return trio is not None and isinstance(exc, trio.Cancelled)
+
+
+def native_cancel_scope() -> CancelScope:
+    """A new cancel scope for the loop running in this thread.
+
+    On trio, anyio's scope wraps trio's own and adds a third of a call's cost; trio's
+    scope has the same meaning there (shields included) and the same ``cancel()`` and
+    ``deadline``, so it is used directly.
+    """
+    if running_library() == "trio":
+        trio = _module("trio")
+        assert trio is not None
+        return cast(CancelScope, trio.CancelScope())
+    return CancelScope()
+
+
+def thread_safe_scheduler() -> Callable[..., object]:
+    """How to run ``func(*args)`` soon in the loop running in this thread, from any thread.
+
+    Call it in the loop thread; the function it returns may be called from any thread
+    and raises :exc:`RuntimeError` once the loop has finished. It hands the call over
+    in one step through the library's documented scheduler
+    (``loop.call_soon_threadsafe``, ``TrioToken.run_sync_soon``), in a copy of the
+    calling thread's context, so context variables flow into the call (and tasks it
+    starts) but not back.
+    """
+    if running_library() == "asyncio":
+        asyncio = _module("asyncio")
+        assert asyncio is not None
+        call_soon = asyncio.get_running_loop().call_soon_threadsafe
+        sniffio = _module("sniffio")
+
+        def schedule_on_asyncio(func: Callable[..., object], *args: Any) -> None:
+            context = copy_context()
+            if sniffio is not None:
+                # The caller's context may name another library (a trio task's context
+                # carried into a thread); in this loop's tasks, asyncio is running.
+                context.run(sniffio.current_async_library_cvar.set, "asyncio")
+            call_soon(func, *args, context=context)
+
+        return schedule_on_asyncio
+    trio = _module("trio")
+    assert trio is not None, "the bridge's loops are asyncio or trio"
+    run_sync_soon = trio.lowlevel.current_trio_token().run_sync_soon
+
+    def schedule_on_trio(func: Callable[..., object], *args: Any) -> None:
+        run_sync_soon(copy_context().run, func, *args)
+
+    return schedule_on_trio
+
+
+@asynccontextmanager
+async def call_tasks() -> AsyncIterator[tuple[Callable[..., object], Callable[[], object]]]:
+    """How to start a call's task on the running loop as cheaply as the loop allows, and
+    how to cancel every such task.
+
+    anyio's ``TaskGroup.start_soon`` costs about 30 us per task on either backend (it
+    wraps each task in a handle with its own cancel scope), a quarter of a whole
+    cross-thread call. So asyncio calls become plain tasks, cancelled and awaited by
+    the host on shutdown, and trio calls go straight into a native nursery.
+    """
+    if running_library() == "asyncio":
+        asyncio = _module("asyncio")
+        assert asyncio is not None
+        loop = asyncio.get_running_loop()
+
+        def start(async_fn: Callable[..., Any], *args: Any) -> Any:
+            # The caller keeps the task (the loop holds only a weak reference).
+            return loop.create_task(async_fn(*args))
+
+        yield start, _nothing
+        return
+    trio = _module("trio")
+    assert trio is not None, "a trio portal runs in trio"
+    async with trio.open_nursery() as nursery:
+        yield nursery.start_soon, nursery.cancel_scope.cancel
+
+
+def _nothing() -> None:
+    """Nothing to cancel: the host cancels asyncio call tasks one by one on shutdown."""
+
+
+_detached: set[Any] = set()
+
+
+def start_detached(async_fn: Callable[[], Any]) -> None:
+    """Start ``async_fn()`` as a task of the loop running in this thread; do not wait.
+
+    ``async_fn`` must not raise: on trio it runs as a system task, where an exception
+    would crash the run. On asyncio the task is held until it is done, since the loop
+    keeps only weak references to its tasks.
+    """
+    if running_library() == "trio":
+        trio = _module("trio")
+        assert trio is not None
+        trio.lowlevel.spawn_system_task(async_fn)
+        return
+    asyncio = _module("asyncio")
+    assert asyncio is not None, "a loop of asyncio or trio is running here"
+    task = asyncio.get_running_loop().create_task(async_fn())
+    _detached.add(task)
+    task.add_done_callback(_detached.discard)
