@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TextIO
 
 __all__ = (
+    "REWARM_SECONDS",
     "Group",
     "GroupResult",
     "MaxOverhead",
@@ -235,11 +236,22 @@ class GroupResult:
     error: str | None = None
 
 
+#: How long a runner keeps calling, untimed, before it times its ``ops`` calls. A
+#: cross-thread hop stays slow for about 50 ms after the caller was idle or busy with
+#: something else (the other subject of the round): the threads' caches and the
+#: scheduler's placement have to settle again.
+REWARM_SECONDS = 0.05
+
+
 def simple_runner(operation: Callable[[], object], ops: int) -> Runner:
-    """A runner that calls ``operation`` ``ops`` times in the calling thread."""
+    """A runner that calls ``operation`` ``ops`` times in the calling thread, after
+    :data:`REWARM_SECONDS` of untimed calls."""
     loop = range(ops)
 
     def run() -> float:
+        warm_until = time.perf_counter() + REWARM_SECONDS
+        while time.perf_counter() < warm_until:
+            operation()
         start = time.perf_counter()
         for _ in loop:
             operation()

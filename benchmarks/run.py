@@ -5,18 +5,27 @@ Usage::
     python benchmarks/run.py                  # everything: about 2 minutes on 2 vCPUs
     python benchmarks/run.py --quick          # smoke run: small sizes, few rounds
     python benchmarks/run.py --only bridge    # or: --only workflow, --only imports, --only loading
+    python benchmarks/run.py --processes 5    # the spread over 5 processes
 
 Every case is measured side by side with its baselines in interleaved rounds on the
 same machine, and reported as medians and ratios; a MISS is a finding, not a failure,
 so the exit status is 0 unless a case raised an error (2 for bad arguments).
+
+One process can be lucky or unlucky with where the scheduler places its threads for
+its whole life, so ``--processes N`` runs the selection in N fresh processes, one after
+the other, and reports for each ratio the median and the min-max of the per-process
+medians; the verdict is on the median.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import platform
+import statistics
+import subprocess
 import sys
 import time
 from importlib import metadata
@@ -66,9 +75,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--rounds", type=int, help="interleaved rounds per case (default 15, quick 3)"
     )
     parser.add_argument("--match", help="only cases whose title contains this text")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="run in N fresh processes; report the spread"
+    )
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.processes < 1:
+        parser.error("--processes must be at least 1")
     return args
 
 
@@ -83,9 +98,72 @@ def environment() -> str:
     return f"{platform.platform()}, {os.cpu_count()} CPUs; " + ", ".join(versions)
 
 
+#: The line a child process prints its ratios on, for the parent of ``--processes``.
+JSON_PREFIX = "RATIOS-JSON: "
+
+
+def ratios_of(results: Sequence[GroupResult]) -> list[dict[str, object]]:
+    """Every measured row as plain data: group, row labels, ratio, target value."""
+    rows: list[dict[str, object]] = []
+    for result in results:
+        labels = {subject.key: subject.label for subject in result.group.subjects}
+        for row in result.rows:
+            if row.ratio is None:
+                continue
+            rows.append(
+                {
+                    "group": result.group.title,
+                    "row": f"{labels[row.row.candidate]} / {labels[row.row.baseline]}",
+                    "ratio": row.ratio,
+                    "target": None if row.row.target is None else row.row.target.description,
+                    "limit": getattr(row.row.target, "limit", None),
+                }
+            )
+    return rows
+
+
+def spread(argv: Sequence[str], processes: int) -> int:
+    """Run this script ``processes`` times in fresh processes; print each ratio's spread."""
+    child = [sys.executable, str(Path(__file__).resolve()), *argv, "--json"]
+    runs: list[list[dict[str, object]]] = []
+    for number in range(processes):
+        print(f"--- process {number + 1} of {processes}", flush=True)
+        done = subprocess.run(child, capture_output=True, text=True, check=False)
+        print(done.stdout.split(JSON_PREFIX)[0], end="", flush=True)
+        if done.returncode != 0 or JSON_PREFIX not in done.stdout:
+            print(done.stderr, file=sys.stderr)
+            return 1
+        runs.append(json.loads(done.stdout.split(JSON_PREFIX)[1]))
+    print(f"=== spread of the per-process medians over {processes} processes")
+    for first in runs[0]:
+        values = [
+            float(str(row["ratio"]))
+            for run in runs
+            for row in run
+            if (row["group"], row["row"]) == (first["group"], first["row"])
+        ]
+        median = statistics.median(values)
+        verdict = ""
+        if first["limit"] is not None:
+            passed = median <= float(str(first["limit"]))
+            verdict = f"  {first['target']}: {'PASS' if passed else 'MISS'}"
+        print(
+            f"{first['group']}\n  {first['row']}: median {median:.3f}x, "
+            f"min-max {min(values):.3f}-{max(values):.3f}x{verdict}"
+        )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected suites; return the process exit status."""
     args = parse_args(argv)
+    if args.processes > 1:
+        forwarded = list(sys.argv[1:] if argv is None else argv)
+        while "--processes" in forwarded:
+            index = forwarded.index("--processes")
+            del forwarded[index : index + 2]
+        forwarded = [arg for arg in forwarded if not arg.startswith("--processes=")]
+        return spread(forwarded, args.processes)
     _load_suites()
     rounds = args.rounds or (3 if args.quick else 15)
     print(environment())
@@ -111,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{summary['PASS']} PASS, {summary['MISS']} MISS, {len(errors)} ERROR "
         f"in {time.perf_counter() - began:.0f} s"
     )
+    if args.json:
+        print(JSON_PREFIX + json.dumps(ratios_of(results)))
     return 1 if errors else 0
 
 

@@ -15,11 +15,12 @@ from anyio import CancelScope, CapacityLimiter
 
 from .._exceptions import PortalClosedError
 from ._calls import Call, interpreter_exit
-from ._loops import running_library, start_detached
-from ._portals import PortalManager, get_portal_manager
-from ._routing import _apply_policy, run_sync
-from ._settings import Policy, resolve_backend, resolve_cancel_grace, resolve_policy
-from ._threads import host_loop_of_current_thread, to_thread
+from ._loops import start_detached
+from ._portals import PortalManager
+from ._route import CallOptions, route
+from ._routing import run_sync, run_with
+from ._settings import Policy, blocking_wait, current_defaults, resolve_cancel_grace
+from ._threads import HostLoop, to_thread
 
 __all__ = ("asyncify", "iterate_sync", "sync_context", "syncify")
 
@@ -119,7 +120,7 @@ class SyncIterator(Iterator[T], AbstractContextManager["SyncIterator[T]"]):
     .. versionadded:: 0.1
     """
 
-    def __init__(self, iterable: AsyncIterable[T], options: dict[str, Any]) -> None:
+    def __init__(self, iterable: AsyncIterable[T], options: CallOptions) -> None:
         self._iterator: AsyncIterator[T] = iterable.__aiter__()
         self._options = options
         self._closed = False
@@ -131,7 +132,7 @@ class SyncIterator(Iterator[T], AbstractContextManager["SyncIterator[T]"]):
         if self._closed:
             raise StopIteration
         try:
-            return run_sync(self._iterator.__anext__, **self._options)
+            return run_with(self._options, self._iterator.__anext__, ())  # type: ignore[no-any-return]
         except StopAsyncIteration:
             self._closed = True
             raise StopIteration from None
@@ -144,7 +145,7 @@ class SyncIterator(Iterator[T], AbstractContextManager["SyncIterator[T]"]):
         aclose = getattr(self._iterator, "aclose", None)
         if aclose is not None:
             try:
-                run_sync(aclose, **self._options)
+                run_with(self._options, aclose, ())
             except PortalClosedError:
                 if not interpreter_exit.in_progress:
                     raise
@@ -187,12 +188,9 @@ def iterate_sync(
             f"iterate_sync() needs an async iterable (an object with __aiter__), got "
             f"{type(iterable).__name__}; for a regular iterable just use a for loop"
         )
-    options = {
-        "timeout": timeout,
-        "backend": backend,
-        "on_running_loop": on_running_loop,
-        "manager": manager,
-    }
+    options = CallOptions.of(
+        timeout=timeout, backend=backend, on_running_loop=on_running_loop, manager=manager
+    )
     return SyncIterator(iterable, options)
 
 
@@ -205,7 +203,7 @@ class SyncContextManager(AbstractContextManager[T], Generic[T]):
     .. versionadded:: 0.1
     """
 
-    def __init__(self, cm: AbstractAsyncContextManager[T], options: dict[str, Any]) -> None:
+    def __init__(self, cm: AbstractAsyncContextManager[T], options: CallOptions) -> None:
         self._cm = cm
         self._options = options
         self._entered: concurrent.futures.Future[T] = concurrent.futures.Future()
@@ -217,19 +215,11 @@ class SyncContextManager(AbstractContextManager[T], Generic[T]):
     def __enter__(self) -> T:
         if self._signal is not None:
             raise RuntimeError("this sync_context() has already been entered; make a new one")
-        options = self._options
-        running = running_library()
-        host_loop = None
-        if running is not None:
-            _apply_policy(resolve_policy(options["on_running_loop"]), running, self._cm)
-        else:
-            host_loop = host_loop_of_current_thread()
-        if host_loop is not None:
-            self._signal = host_loop.run_sync
-            host_loop.run_sync(start_detached, self._hold)
+        host = route(self._options, current_defaults(), self._cm, stacklevel=2)
+        if isinstance(host, HostLoop):
+            self._signal = host.run_sync
+            host.run_sync(start_detached, self._hold)
             return self._entered.result()
-        spec = resolve_backend(options["backend"], None)
-        host = (options["manager"] or get_portal_manager()).host(spec)
         self._signal = host.call_soon
         holder: Call[None] = Call(self._hold(), None)
         host.submit(holder)
@@ -282,7 +272,7 @@ class SyncContextManager(AbstractContextManager[T], Generic[T]):
         # At exit the portal may already be gone, with nobody left to answer: wait for
         # the context's exit (run by _hold as the portal closed) a bounded time only.
         try:
-            return self._exited.result(resolve_cancel_grace())
+            return self._exited.result(blocking_wait(resolve_cancel_grace()))
         except (PortalClosedError, concurrent.futures.TimeoutError):
             return False
 
@@ -310,5 +300,5 @@ def sync_context(
             f"__aexit__), got {type(cm).__name__}"
         )
     return SyncContextManager(
-        cm, {"backend": backend, "on_running_loop": on_running_loop, "manager": manager}
+        cm, CallOptions.of(backend=backend, on_running_loop=on_running_loop, manager=manager)
     )

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import copy_context
 from types import ModuleType
-from typing import Any, Final, Literal, cast
+from typing import Any, Literal, cast
 
 import anyio.from_thread
 from anyio import CancelScope, NoEventLoopError
@@ -31,7 +31,8 @@ __all__ = (
     "Library",
     "call_tasks",
     "check_trio_installed",
-    "getenv",
+    "decoded",
+    "environment_reader",
     "is_cancellation",
     "native_cancel_scope",
     "running_library",
@@ -60,42 +61,54 @@ def _module(name: str) -> ModuleType | None:
     not yet; the public alternative, importing it, would block this thread (on an
     asyncio loop thread, the whole loop) until that other import is done.
     """
+    module = _complete.get(name)
+    if module is not None:
+        return module
     module = sys.modules.get(name)
     if module is None or getattr(module.__spec__, "_initializing", False):
         return None
+    _complete[name] = module  # it stays imported: ask sys.modules only until then
     return module
 
 
-def _environ_reader() -> Callable[[str], str | None]:
-    """A function that reads one environment variable, as :meth:`os.environ.get` would.
+_complete: dict[str, ModuleType] = {}
+
+
+#: The raw values of some environment variables, read at once: ``bytes`` (or ``str``
+#: where :func:`environment_reader` falls back on :data:`os.environ`), or ``None``.
+RawValues = tuple[object, ...]
+
+
+def environment_reader(names: tuple[str, ...]) -> Callable[[], RawValues]:
+    """A function returning the raw values of the variables ``names``, to compare with
+    an earlier read; :func:`decoded` turns one into what :meth:`os.environ.get` returns.
 
     Private hook: ``os.environ._data`` (CPython, since 3.2), the dict of bytes behind
     :data:`os.environ` on POSIX, kept in step with every change made through
-    ``os.environ``. ``os.environ.get`` encodes the key and, for a variable that is not
-    set (the usual case), raises and catches a ``KeyError``: 0.75 to 2 us a read on a
-    2-vCPU VM, against 0.2 to 0.5 us here. That is more than a microsecond saved per
-    read, and a blocking call reads two or three: run side by side in interleaved
-    rounds (the harness of ``benchmarks/run.py``, the subject of its group 1a,
-    ``run_sync(noop)`` from a plain thread, against itself with ``os.environ.get``),
-    the plain reads made the whole call 1.03x slower.
+    ``os.environ``. ``os.environ.get`` encodes the key and decodes the value and, for a
+    variable that is not set (the usual case), raises and catches a ``KeyError``: 0.75
+    to 2 us a read on a 2-vCPU VM, and every blocking call reads the four
+    ``AGENTBRIDGE_*`` variables (4.9 us in all, against 0.2 us here, undecoded). Run side
+    by side in interleaved rounds (the harness of ``benchmarks/run.py``, group 1a),
+    plain reads of two or three variables already made the whole call 1.03x slower.
     """
     data = getattr(os.environ, "_data", None)
+    environ_get: Callable[[Any], object]
+    keys: tuple[Any, ...]
     if os.name != "posix" or not isinstance(data, dict):  # pragma: no cover - Windows
-        return os.environ.get
-    keys: dict[str, bytes] = {}
+        environ_get, keys = os.environ.get, names
+    else:
+        environ_get, keys = data.get, tuple(os.fsencode(name) for name in names)
 
-    def read(name: str) -> str | None:
-        key = keys.get(name)
-        if key is None:
-            key = keys[name] = os.fsencode(name)
-        raw = data.get(key)
-        return None if raw is None else os.fsdecode(raw)
+    def read() -> RawValues:
+        return tuple(map(environ_get, keys))
 
     return read
 
 
-#: Reads one environment variable, as :meth:`os.environ.get` would.
-getenv: Final = _environ_reader()
+def decoded(raw: object) -> str | None:
+    """A raw value of :func:`environment_reader` as :meth:`os.environ.get` returns it."""
+    return os.fsdecode(raw) if isinstance(raw, bytes) else cast("str | None", raw)
 
 
 def running_library() -> Library | None:
@@ -112,7 +125,14 @@ def running_library() -> Library | None:
     if asyncio is not None and asyncio._get_running_loop() is not None:
         return "asyncio"
     trio = _module("trio")
-    if trio is not None and trio.lowlevel.in_trio_run():
+    # trio names itself in sniffio's thread-local for the whole of a run (sniffio's
+    # contract with async libraries; trio imports sniffio). Reading it raises nothing,
+    # where trio.lowlevel.in_trio_run() raises and catches an AttributeError in every
+    # thread without a run: 1.3 us on each call from a worker thread.
+    if trio is None:
+        return None
+    sniffio = _module("sniffio")
+    if (sniffio is None or sniffio.thread_local.name == "trio") and trio.lowlevel.in_trio_run():
         return "trio"
     return None
 
@@ -136,29 +156,37 @@ def check_trio_installed(source: str) -> None:
         raise ConfigurationError(f"{TRIO_MISSING} (from {source})")
 
 
-def worker_thread_portal() -> ModuleType | None:
+def worker_thread_portal(*, trio_first: bool = False) -> ModuleType | None:
     """The ``from_thread`` module that reaches the loop whose worker thread this is.
 
     Returns :mod:`anyio.from_thread` in an anyio worker thread (so in Starlette's
     threadpool), :mod:`trio.from_thread` in a ``trio.to_thread`` thread, and ``None``
     in any other thread. Only the libraries' public ``check_cancelled`` is consulted;
     if the host task has been cancelled, its cancellation is raised here.
+
+    :param trio_first: ask trio first (in a thread last found to be a trio worker, where
+        anyio's check would raise and catch an exception)
     """
+    trio = _module("trio")
+    if trio_first and trio is not None and _trio_worker(trio):
+        return cast(ModuleType, trio.from_thread)
     try:
         anyio.from_thread.check_cancelled()
     except NoEventLoopError:
         pass
     else:
         return anyio.from_thread
-    trio = _module("trio")
-    if trio is not None:
-        try:
-            trio.from_thread.check_cancelled()
-        except RuntimeError:
-            pass
-        else:
-            return cast(ModuleType, trio.from_thread)
+    if trio is not None and _trio_worker(trio):
+        return cast(ModuleType, trio.from_thread)
     return None
+
+
+def _trio_worker(trio: ModuleType) -> bool:
+    try:
+        trio.from_thread.check_cancelled()
+    except RuntimeError:
+        return False
+    return True
 
 
 def is_cancellation(exc: BaseException) -> bool:

@@ -38,7 +38,7 @@ from anyio.from_thread import BlockingPortal
 from .._exceptions import ConfigurationError, PortalClosedError
 from ._calls import Call, CallCancelled, interpreter_exit
 from ._loops import call_tasks, thread_safe_scheduler
-from ._settings import BackendSpec, resolve_backend, resolve_cancel_grace
+from ._settings import BackendSpec, blocking_wait, resolve_backend, resolve_cancel_grace
 from ._threads import forget_host_loop
 
 __all__ = ("PortalManager", "get_portal_manager")
@@ -269,13 +269,13 @@ class PortalManager:
         Calls made after this open new portals lazily.
 
         :param timeout: seconds to wait for each loop thread to finish (default: the
-            cancel grace, 5 s unless configured)
+            cancel grace, 5 s unless configured; ``math.inf`` to wait until they do)
         """
         with self._lock:
             hosts = list(self._hosts)
         for host in hosts:
             host.request_stop()
-        wait = resolve_cancel_grace() if timeout is None else timeout
+        wait = blocking_wait(resolve_cancel_grace() if timeout is None else timeout)
         for host in hosts:
             if host.thread.ident not in (None, threading.get_ident()):
                 host.ended.wait(wait)

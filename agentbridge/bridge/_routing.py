@@ -1,9 +1,8 @@
-"""``run_sync``: the three routing rules that decide where a blocking call runs.
+"""``run_sync``: run a coroutine to completion where :func:`~._route.route` says.
 
-1. A thread with no running loop, not spawned by one: the thread's own portal.
-2. A worker thread spawned by a running loop: that loop, with no new loop or thread.
-3. A thread whose own loop is running: the thread's portal, in another thread, after
-   the ``on_running_loop`` policy has allowed it.
+A call on a portal (rules 1 and 3) is a :class:`~._calls.Call` handed to the portal's
+loop, waited for with its timeout, the cancel grace and Ctrl-C in mind; a call from a
+worker thread (rule 2) goes back to its host loop, one nesting level deeper.
 """
 
 from __future__ import annotations
@@ -13,30 +12,24 @@ import functools
 import inspect
 import sys
 import threading
-import warnings
 from collections.abc import Awaitable, Callable
 from inspect import CO_COROUTINE
 from types import CoroutineType, FunctionType, MethodType
 from typing import Any, TypeVar, overload
 
-from .._exceptions import (
-    BlockingCallError,
-    BlockingCallWarning,
-    BridgeTimeoutError,
-    NotAwaitableError,
-    PortalClosedError,
-)
+from .._exceptions import BridgeTimeoutError, NotAwaitableError, PortalClosedError
 from ._calls import Call, close_awaitable, interpreter_exit
 from ._loops import running_library
-from ._portals import PortalHost, PortalManager, get_portal_manager
+from ._portals import PortalHost, PortalManager
+from ._route import DEFAULT_OPTIONS, CallOptions, route
 from ._settings import (
     Policy,
-    resolve_backend,
+    blocking_wait,
+    current_defaults,
     resolve_cancel_grace,
-    resolve_policy,
     resolve_timeout,
 )
-from ._threads import HostLoop, host_loop_of_current_thread, reentry_depth
+from ._threads import HostLoop, reentry_depth
 
 if sys.version_info >= (3, 11):
     from typing import TypeVarTuple, Unpack
@@ -109,7 +102,8 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
     :param fn: a coroutine function, or an awaitable
     :param args: positional arguments for ``fn``
     :param timeout: seconds before the coroutine is cancelled (default from
-        :func:`~agentbridge.configure` or ``AGENTBRIDGE_SYNC_TIMEOUT``; none if unset)
+        :func:`~agentbridge.configure` or ``AGENTBRIDGE_SYNC_TIMEOUT``; none if unset);
+        ``math.inf`` for no deadline, whatever the default
     :param backend: ``"asyncio"``, ``"trio"`` or ``"uvloop"`` for the portal, when one
         is used (default from :func:`~agentbridge.configure` or ``AGENTBRIDGE_BACKEND``);
         a worker thread always goes back to the loop that spawned it, whatever this says
@@ -129,6 +123,34 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
 
     .. versionadded:: 0.1
     """
+    try:
+        if (
+            timeout is None
+            and backend is None
+            and backend_options is None
+            and on_running_loop is None
+            and manager is None
+        ):
+            return run_with(DEFAULT_OPTIONS, fn, args)  # the common case: no keyword call
+        options = CallOptions.of(
+            timeout=timeout,
+            backend=backend,
+            backend_options=backend_options,
+            on_running_loop=on_running_loop,
+            manager=manager,
+        )
+        return run_with(options, fn, args)
+    except BaseException:
+        # Invalid options, or a Ctrl-C on entry to run_with, before its own try: then
+        # a coroutine passed in was never started. (One run_with handed over has been
+        # run, cancelled or closed by now.)
+        if inspect.iscoroutine(fn) and inspect.getcoroutinestate(fn) == inspect.CORO_CREATED:
+            fn.close()
+        raise
+
+
+def run_with(options: CallOptions, fn: Any, args: tuple[Any, ...]) -> Any:
+    """:func:`run_sync` with its options already checked and frozen."""
     # One try covers the whole hand-off, so that a Ctrl-C landing anywhere in it is
     # turned into a cancellation. Python delivers a signal only on entry to a function
     # or after a call into C returns, so the state the handler reads (host, call,
@@ -136,17 +158,13 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
     host: PortalHost | None = None
     call: Call[Any] | None = None
     try:
-        limit = resolve_timeout(timeout)
-        policy = None if on_running_loop is None else resolve_policy(on_running_loop)
-        running = running_library()
-        if running is not None:
-            _apply_policy(policy or resolve_policy(None), running, fn)
-        else:
-            host_loop = host_loop_of_current_thread()
-            if host_loop is not None:
-                return _run_on_host_loop(host_loop, _awaitable_of(fn, args), limit)
-        spec = resolve_backend(backend, backend_options)
-        host = (manager or get_portal_manager()).host(spec)
+        defaults = current_defaults()
+        limit = resolve_timeout(options.timeout, defaults)
+        # The warning blames the line that called run_sync (or SyncIterator.__next__).
+        where = route(options, defaults, fn, stacklevel=3)
+        if not isinstance(where, PortalHost):
+            return _run_on_host_loop(where, _awaitable_of(fn, args), limit)
+        host = where
         call = Call(None, limit)
         _bind(call, fn, args)
         host.submit(call)
@@ -154,7 +172,7 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
     except BaseException as exc:
         if call is None or (call.target is None and not call.started):
             # Nothing was handed over: an awaitable passed in is ours to close.
-            close_awaitable(fn)
+            _close_if_coroutine(fn)
         elif isinstance(exc, KeyboardInterrupt):
             assert host is not None
             _cancel_and_wait(host, call)
@@ -196,6 +214,12 @@ def _only_makes_a_coroutine(fn: Any) -> bool:
     return type(fn) is FunctionType and bool(fn.__code__.co_flags & CO_COROUTINE)
 
 
+def _close_if_coroutine(fn: object) -> None:
+    """Close a coroutine the call refused, so Python does not warn it was never awaited."""
+    if inspect.iscoroutine(fn):
+        fn.close()
+
+
 def _awaitable_of(fn: Any, args: tuple[Any, ...]) -> Awaitable[Any]:
     if not callable(fn):
         return _awaitable_alone(fn, args)
@@ -230,30 +254,19 @@ def _check_result(fn: Any, result: Any) -> None:
     )
 
 
-def _apply_policy(policy: Policy, running: str, fn: object) -> None:
-    if policy == "thread":
-        return
-    name = getattr(fn, "__qualname__", None) or type(fn).__name__
-    message = (
-        f"a blocking run_sync() call was made from a thread whose {running} event loop "
-        f"is running, which stops that loop until the call returns; await {name} "
-        f"directly (or use the async API, e.g. run_workflow_async) instead"
-    )
-    if policy == "raise":
-        raise BlockingCallError(message + " (this is an error because on_running_loop='raise')")
-    warnings.warn(BlockingCallWarning(message), stacklevel=4)
-
-
 def _run_on_host_loop(host_loop: HostLoop, awaitable: Awaitable[T], limit: float | None) -> T:
-    reentered = _Reentry(awaitable)
+    # One nesting level deeper (see to_thread): from_thread.run runs the task in a copy
+    # of this thread's context, so the depth is set here, around the call, rather than
+    # by a wrapper coroutine on the loop (an extra frame and object per call).
+    depth = reentry_depth.set(reentry_depth.get() + 1)
     try:
         if limit is None:
             # No deadline to enforce: the host loop's own cancel scopes already reach the
             # task (from_thread.run attaches it to the worker's scope), and Ctrl-C never
             # lands in a worker thread, so a Call and its cancel scope would be dead weight.
-            result: T = host_loop.run(reentered)
+            result: T = host_loop.run(_given, awaitable)
             return result
-        call: Call[T] = Call(reentered(), limit)
+        call: Call[T] = Call(awaitable, limit)
         try:
             result = host_loop.run(call.execute)
         except BaseException:
@@ -261,27 +274,22 @@ def _run_on_host_loop(host_loop: HostLoop, awaitable: Awaitable[T], limit: float
             raise
         return result
     except BaseException:
-        reentered.close_unstarted()
+        _close_unstarted(awaitable)
         raise
+    finally:
+        reentry_depth.reset(depth)
 
 
-class _Reentry:
-    """Awaits a coroutine on its host loop one nesting level deeper (see ``to_thread``)."""
+def _given(awaitable: Awaitable[T]) -> Awaitable[T]:
+    """``awaitable`` itself: what the host loop awaits, without a wrapper coroutine."""
+    return awaitable
 
-    __slots__ = ("_awaitable", "_started")
 
-    def __init__(self, awaitable: Awaitable[Any]) -> None:
-        self._awaitable = awaitable
-        self._started = False
-
-    async def __call__(self) -> Any:
-        self._started = True
-        reentry_depth.set(reentry_depth.get() + 1)
-        return await self._awaitable
-
-    def close_unstarted(self) -> None:
-        if not self._started:
-            close_awaitable(self._awaitable)
+def _close_unstarted(awaitable: Awaitable[Any]) -> None:
+    if not inspect.iscoroutine(awaitable) or (
+        inspect.getcoroutinestate(awaitable) == inspect.CORO_CREATED
+    ):
+        close_awaitable(awaitable)
 
 
 def _wait_for(host: PortalHost, call: Call[T], limit: float | None) -> T:
@@ -290,7 +298,7 @@ def _wait_for(host: PortalHost, call: Call[T], limit: float | None) -> T:
     if limit is None:
         return future.result()
     try:
-        return future.result(limit + resolve_cancel_grace())
+        return future.result(blocking_wait(limit + resolve_cancel_grace()))
     except concurrent.futures.TimeoutError:  # not the built-in one before 3.11
         if future.done():
             raise
@@ -310,6 +318,6 @@ def _cancel_and_wait(host: PortalHost, call: Call[Any]) -> None:
         return
     host.cancel(call)
     try:
-        concurrent.futures.wait([call.future], timeout=resolve_cancel_grace())
+        concurrent.futures.wait([call.future], timeout=blocking_wait(resolve_cancel_grace()))
     except KeyboardInterrupt:
         pass  # a second Ctrl-C stops waiting for cleanup

@@ -2,19 +2,39 @@
 
 Every option is resolved in that order, on every call, so a test or an application
 can change the environment or call :func:`configure` at any time and the next call
-sees it. Reading a few environment variables costs well under a microsecond, which
-is noise next to the cost of one cross-thread hop.
+sees it.
+
+The ``AGENTBRIDGE_*`` variables are validated together: on the first use of the
+bridge, and again whenever one of their raw values changes. One
+:class:`~agentbridge.ConfigurationError` then names every bad variable, so a typo in a
+setting that only some code paths read (the running-loop policy, the cancel grace)
+fails at the first call, not later inside an ``async def`` route or at interpreter
+exit. Each call reads the raw values and compares them, with the configuration, to
+those its cached :class:`Defaults` were made from: a tuple comparison.
+
+Seconds: ``math.inf`` means "no deadline" (a timeout) or "wait as long as it takes"
+(the cancel grace), both as an argument and in the environment (``inf``); a timeout
+of ``None`` means "use the default". Finite values of any size are accepted; a wait
+longer than the platform allows a lock to wait (:data:`threading.TIMEOUT_MAX`, about
+292 years on Linux) is a wait without end (see :func:`blocking_wait`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, cast
 
 from .._exceptions import ConfigurationError
-from ._loops import check_trio_installed, getenv
+from ._loops import (
+    TRIO_MISSING,
+    RawValues,
+    check_trio_installed,
+    decoded,
+    environment_reader,
+)
 
 __all__ = ("BackendSpec", "Policy", "configure")
 
@@ -32,6 +52,10 @@ ENV_BACKEND: Final = "AGENTBRIDGE_BACKEND"
 ENV_ON_RUNNING_LOOP: Final = "AGENTBRIDGE_ON_RUNNING_LOOP"
 ENV_SYNC_TIMEOUT: Final = "AGENTBRIDGE_SYNC_TIMEOUT"
 ENV_CANCEL_GRACE: Final = "AGENTBRIDGE_CANCEL_GRACE"
+
+#: A timeout meaning "no deadline": what an entry point that enforces its own deadline
+#: passes to the bridge, so the bridge's default timeout does not apply to it.
+NO_DEADLINE: Final = math.inf
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,19 @@ class BackendSpec:
         """Whether this is the asyncio backend running on uvloop."""
         return self.name == "asyncio" and bool(self.backend_options.get("use_uvloop"))
 
+    @classmethod
+    def named(cls, backend: str, backend_options: Mapping[str, Any] | None = None) -> BackendSpec:
+        """The spec for ``backend`` (``"asyncio"``, ``"trio"`` or ``"uvloop"``) and options.
+
+        Use it to check a backend name early, before anything runs.
+
+        :raises ConfigurationError: for an unknown name or unhashable options
+
+        .. versionadded:: 0.2
+        """
+        options = None if backend_options is None else options_tuple(backend_options)
+        return _spec(check_backend_name(backend, "backend"), options or ())
+
     def __str__(self) -> str:
         return "uvloop" if self.uses_uvloop else self.name
 
@@ -67,7 +104,7 @@ class _Unset:
 UNSET: Final = _Unset()
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Configured:
     backend: str | None = None
     backend_options: tuple[tuple[str, Any], ...] | None = None
@@ -77,7 +114,6 @@ class _Configured:
 
 
 _configured = _Configured()
-_spec_cache: dict[tuple[Any, ...], BackendSpec] = {}
 
 
 def configure(
@@ -102,145 +138,282 @@ def configure(
         call does in a thread whose event loop is running (overrides
         ``AGENTBRIDGE_ON_RUNNING_LOOP``)
     :param timeout: default timeout in seconds of :func:`~agentbridge.run_sync`
-        (overrides ``AGENTBRIDGE_SYNC_TIMEOUT``)
+        (overrides ``AGENTBRIDGE_SYNC_TIMEOUT``); ``math.inf`` for no deadline
     :param cancel_grace: seconds a cancelled coroutine may take to clean up before
-        the caller stops waiting (overrides ``AGENTBRIDGE_CANCEL_GRACE``; default 5)
+        the caller stops waiting (overrides ``AGENTBRIDGE_CANCEL_GRACE``; default 5);
+        ``math.inf`` to wait as long as it takes
     :param reset: forget every earlier :func:`configure` call first
     :raises ConfigurationError: if a value is invalid; nothing is changed then
 
     .. versionadded:: 0.1
     """
-    new = _Configured() if reset else _Configured(**vars(_configured))
-    if not isinstance(backend, _Unset):
-        if backend is not None:
-            resolve_backend(backend, None)
-        new.backend = backend
-    if not isinstance(backend_options, _Unset):
-        new.backend_options = (
-            None if backend_options is None else _options_tuple(backend_options, "backend_options")
+    global _configured
+    checks: dict[str, tuple[object, Callable[[Any], Any]]] = {
+        "backend": (backend, lambda value: check_backend_name(value, "backend")),
+        "backend_options": (backend_options, options_tuple),
+        "on_running_loop": (on_running_loop, lambda value: check_policy(value, "on_running_loop")),
+        "timeout": (timeout, lambda value: check_seconds(value, "timeout")),
+        "cancel_grace": (
+            cancel_grace,
+            lambda value: check_seconds(value, "cancel_grace", zero=True),
+        ),
+    }
+    changes: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, (value, check) in checks.items():
+        if isinstance(value, _Unset):
+            continue
+        try:
+            changes[name] = None if value is None else check(value)
+        except ConfigurationError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigurationError("; ".join(problems))
+    _configured = replace(_Configured() if reset else _configured, **changes)
+
+
+# --- the environment, validated as a whole ------------------------------------------------
+
+
+def _parse_backend(raw: str) -> str:
+    return check_backend_name(raw, ENV_BACKEND)
+
+
+def _parse_policy(raw: str) -> Policy:
+    return check_policy(raw.strip().lower(), ENV_ON_RUNNING_LOOP)
+
+
+def _parse_timeout(raw: str) -> float:
+    return _parse_seconds(raw, ENV_SYNC_TIMEOUT, zero=False)
+
+
+def _parse_grace(raw: str) -> float:
+    return _parse_seconds(raw, ENV_CANCEL_GRACE, zero=True)
+
+
+def _parse_seconds(raw: str, variable: str, *, zero: bool) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{variable}={raw!r} is not a number of seconds") from None
+    return check_seconds(value, variable, zero=zero)
+
+
+#: Each variable, in the order of the raw tuple: how to parse a set value, and what it
+#: accepts (for the error message).
+_VARIABLES: Final[tuple[tuple[str, Callable[[str], Any], str], ...]] = (
+    (ENV_BACKEND, _parse_backend, "one of asyncio, trio, uvloop"),
+    (ENV_ON_RUNNING_LOOP, _parse_policy, "one of thread, warn, raise"),
+    (ENV_SYNC_TIMEOUT, _parse_timeout, "seconds greater than 0, or inf for no deadline"),
+    (ENV_CANCEL_GRACE, _parse_grace, "seconds, 0 or more, or inf to wait for the cleanup"),
+)
+
+#: Reads the raw values of the variables, in the order of :data:`_VARIABLES`.
+_raw_environment: Final = environment_reader(
+    (ENV_BACKEND, ENV_ON_RUNNING_LOOP, ENV_SYNC_TIMEOUT, ENV_CANCEL_GRACE)
+)
+
+
+def _parse_environment(raw: RawValues) -> list[Any]:
+    """What each variable means (``None``: unset or empty).
+
+    :raises ConfigurationError: one error naming each invalid variable, its value and
+        what it accepts
+    """
+    values: list[Any] = []
+    problems: list[str] = []
+    for (variable, parse, accepted), raw_value in zip(_VARIABLES, raw, strict=True):
+        value = decoded(raw_value)
+        if value is None or not value.strip():
+            values.append(None)
+            continue
+        try:
+            values.append(parse(value))
+        except ConfigurationError as exc:
+            if str(exc).startswith(TRIO_MISSING):  # a valid name, but not installed
+                problems.append(f"{variable}={value!r}: {TRIO_MISSING}")
+            else:
+                problems.append(f"{variable}={value!r} (accepted: {accepted})")
+    if problems:
+        plural = "s" if len(problems) > 1 else ""
+        raise ConfigurationError(
+            f"invalid agentbridge environment variable{plural}: {'; '.join(problems)}; "
+            f"fix or unset {'them' if plural else 'it'}"
         )
-    if not isinstance(on_running_loop, _Unset):
-        new.on_running_loop = (
-            None if on_running_loop is None else _check_policy(on_running_loop, "on_running_loop")
-        )
-    if not isinstance(timeout, _Unset):
-        new.timeout = None if timeout is None else _check_seconds(timeout, "timeout")
-    if not isinstance(cancel_grace, _Unset):
-        new.cancel_grace = (
-            None
-            if cancel_grace is None
-            else _check_seconds(cancel_grace, "cancel_grace", zero=True)
-        )
-    vars(_configured).update(vars(new))
+    return values
+
+
+# --- the defaults of a call -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """What a call gets for an option it does not pass: :func:`configure`, else the
+    environment, else the built-in default."""
+
+    backend: str
+    backend_options: tuple[tuple[str, Any], ...]
+    #: The portal backend of a call that passes neither ``backend`` nor its options.
+    spec: BackendSpec
+    on_running_loop: Policy
+    #: Seconds, or ``None`` for no deadline.
+    timeout: float | None
+    cancel_grace: float
+
+
+# The defaults, with the configuration and the raw variables they were made from.
+_current: tuple[_Configured, RawValues, Defaults] | None = None
+
+
+def current_defaults() -> Defaults:
+    """The defaults as of now; checks every variable whenever one of them changed.
+
+    :raises ConfigurationError: naming every invalid ``AGENTBRIDGE_*`` variable; nothing
+        is remembered then, so the next call checks again
+    """
+    raw = _raw_environment()
+    current = _current
+    if current is not None and current[0] is _configured and current[1] == raw:
+        return current[2]
+    return _make_defaults(_configured, raw)
+
+
+def _make_defaults(configured: _Configured, raw: RawValues) -> Defaults:
+    global _current
+    backend, policy, timeout, grace = _parse_environment(raw)
+    backend = configured.backend or backend or "asyncio"
+    options = configured.backend_options or ()
+    if configured.timeout is not None:
+        timeout = configured.timeout
+    if configured.cancel_grace is not None:
+        grace = configured.cancel_grace
+    defaults = Defaults(
+        backend=backend,
+        backend_options=options,
+        spec=_spec(backend, options),
+        on_running_loop=configured.on_running_loop or policy or "thread",
+        timeout=None if timeout == NO_DEADLINE else timeout,
+        cancel_grace=DEFAULT_CANCEL_GRACE if grace is None else grace,
+    )
+    _current = (configured, raw, defaults)
+    return defaults
 
 
 def resolve_backend(backend: str | None, backend_options: Mapping[str, Any] | None) -> BackendSpec:
     """Turn the ``backend``/``backend_options`` of a call into a :class:`BackendSpec`."""
-    if backend_options is None and (backend is None or isinstance(backend, str)):
-        # The common case, on every call: a backend by name (or none) without options.
-        # Remember the answer for the current configuration and environment instead of
-        # rebuilding it; a handful of names is all a process ever uses.
-        key = (
-            backend,
-            _configured.backend,
-            _configured.backend_options,
-            getenv(ENV_BACKEND) if backend is None else None,
+    return resolve_spec(
+        None if backend is None else check_backend_name(backend, "backend"),
+        None if backend_options is None else options_tuple(backend_options),
+        current_defaults(),
+    )
+
+
+def resolve_spec(
+    name: str | None, options: tuple[tuple[str, Any], ...] | None, defaults: Defaults
+) -> BackendSpec:
+    """The :class:`BackendSpec` for a checked backend name and options tuple, either of
+    them ``None`` for the default."""
+    if name is None and options is None:
+        return defaults.spec
+    return _spec(name or defaults.backend, defaults.backend_options if options is None else options)
+
+
+_spec_cache: dict[tuple[str, tuple[tuple[str, Any], ...]], BackendSpec] = {}
+
+
+def _spec(name: str, options: tuple[tuple[str, Any], ...]) -> BackendSpec:
+    # A handful of specs is all a process ever uses: remember them rather than rebuild
+    # one on every call.
+    key = (name, options)
+    spec = _spec_cache.get(key)
+    if spec is None:
+        merged = dict(options)
+        if name == "uvloop":
+            name = "asyncio"
+            merged["use_uvloop"] = True
+        if len(_spec_cache) > 16:
+            _spec_cache.clear()
+        spec = _spec_cache[key] = BackendSpec(
+            cast("Literal['asyncio', 'trio']", name), tuple(sorted(merged.items()))
         )
-        cached = _spec_cache.get(key)
-        if cached is None:
-            if len(_spec_cache) > 16:
-                _spec_cache.clear()
-            cached = _spec_cache[key] = _resolve_backend(backend, None)
-        return cached
-    return _resolve_backend(backend, backend_options)
+    return spec
 
 
-def _resolve_backend(backend: str | None, backend_options: Mapping[str, Any] | None) -> BackendSpec:
-    source = "backend"
-    if backend is None:
-        backend = _configured.backend
-        if backend is None:
-            backend = getenv(ENV_BACKEND) or "asyncio"
-            source = f"the environment variable {ENV_BACKEND}"
-    if backend_options is None and _configured.backend_options is not None:
-        backend_options = dict(_configured.backend_options)
-    if not isinstance(backend, str):
+def resolve_timeout(timeout: float | None, defaults: Defaults) -> float | None:
+    """The deadline in seconds for one call, given its checked argument; ``None`` for
+    none (no default set, or :data:`NO_DEADLINE`)."""
+    if timeout is None:
+        return defaults.timeout
+    return None if timeout == NO_DEADLINE else timeout
+
+
+def resolve_cancel_grace(*, strict: bool = False) -> float:
+    """Seconds a cancelled coroutine may take to finish before the caller gives up.
+
+    Asked on failure paths (a timeout, Ctrl-C, a portal closing, interpreter exit),
+    where a configuration error must not replace what is being reported: unless
+    ``strict``, an invalid environment gives the configured or default grace.
+    """
+    try:
+        return current_defaults().cancel_grace
+    except ConfigurationError:
+        if strict:
+            raise
+        configured = _configured.cancel_grace
+        return DEFAULT_CANCEL_GRACE if configured is None else configured
+
+
+def blocking_wait(seconds: float | None) -> float | None:
+    """``seconds`` as a thread's wait timeout: ``None`` (no limit) for ``None``, for
+    ``math.inf`` and for anything longer than :data:`threading.TIMEOUT_MAX`, where a
+    lock wait would raise :exc:`OverflowError`."""
+    if seconds is None or seconds >= threading.TIMEOUT_MAX:
+        return None
+    return seconds
+
+
+# --- checks of single values -------------------------------------------------------------
+
+
+def check_backend_name(value: object, source: str) -> str:
+    """``value`` as a backend name (``"asyncio"``, ``"trio"`` or ``"uvloop"``)."""
+    if not isinstance(value, str):
         raise ConfigurationError(
             f"{source} must be a string, one of {', '.join(map(repr, BACKEND_NAMES))}; "
-            f"got {backend!r}"
+            f"got {value!r}"
         )
-    name = backend.strip().lower()
+    name = value.strip().lower()
     if name not in BACKEND_NAMES:
         raise ConfigurationError(
-            f"unknown backend {backend!r} (from {source}); valid backends are "
+            f"unknown backend {value!r} (from {source}); valid backends are "
             f"{', '.join(map(repr, BACKEND_NAMES))}"
         )
     if name == "trio":
         check_trio_installed(source)
-    options = dict(_options_tuple(backend_options, "backend_options")) if backend_options else {}
-    if name == "uvloop":
-        name = "asyncio"
-        options["use_uvloop"] = True
-    return BackendSpec(cast("Literal['asyncio', 'trio']", name), tuple(sorted(options.items())))
+    return name
 
 
-def resolve_policy(on_running_loop: str | None) -> Policy:
-    """The ``on_running_loop`` policy for one call."""
-    if on_running_loop is not None:
-        return _check_policy(on_running_loop, "on_running_loop")
-    if _configured.on_running_loop is not None:
-        return _configured.on_running_loop
-    raw = getenv(ENV_ON_RUNNING_LOOP)
-    if not raw:
-        return "thread"
-    return _check_policy(raw.strip().lower(), f"the environment variable {ENV_ON_RUNNING_LOOP}")
-
-
-def resolve_timeout(timeout: float | None) -> float | None:
-    """The timeout in seconds for one call, or ``None`` for no timeout."""
-    if timeout is not None:
-        return _check_seconds(timeout, "timeout")
-    if _configured.timeout is not None:
-        return _configured.timeout
-    return _env_seconds(ENV_SYNC_TIMEOUT, default=None)
-
-
-def resolve_cancel_grace() -> float:
-    """Seconds a cancelled coroutine may take to finish before the caller gives up."""
-    if _configured.cancel_grace is not None:
-        return _configured.cancel_grace
-    grace = _env_seconds(ENV_CANCEL_GRACE, default=DEFAULT_CANCEL_GRACE, zero=True)
-    assert grace is not None
-    return grace
-
-
-def _env_seconds(variable: str, *, default: float | None, zero: bool = False) -> float | None:
-    raw = getenv(variable)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(
-            f"the environment variable {variable}={raw!r} is not a number of seconds; "
-            f"set it to a positive number such as 30, or unset it"
-        ) from None
-    return _check_seconds(value, f"the environment variable {variable}", zero=zero)
-
-
-def _check_seconds(value: object, source: str, *, zero: bool = False) -> float:
+def check_seconds(value: object, source: str, *, zero: bool = False) -> float:
+    """``value`` as seconds: a number, greater than 0 (or 0 too if ``zero``); ``inf`` is
+    accepted."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigurationError(
             f"{source} must be a number of seconds (int or float), got {value!r}"
         )
-    seconds = float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float: as good as no deadline
+        seconds = math.inf
     if math.isnan(seconds) or seconds < 0 or (seconds == 0 and not zero):
         allowed = "zero or more" if zero else "greater than zero"
-        raise ConfigurationError(f"{source} must be {allowed} seconds, got {value!r}")
+        raise ConfigurationError(
+            f"{source} must be {allowed} seconds (math.inf for no limit), got {value!r}"
+        )
     return seconds
 
 
-def _check_policy(value: object, source: str) -> Policy:
+def check_policy(value: object, source: str) -> Policy:
+    """``value`` as an ``on_running_loop`` policy."""
     for policy in POLICIES:
         if value == policy:
             return policy
@@ -249,16 +422,19 @@ def _check_policy(value: object, source: str) -> Policy:
     )
 
 
-def _options_tuple(options: object, source: str) -> tuple[tuple[str, Any], ...]:
+def options_tuple(options: object) -> tuple[tuple[str, Any], ...]:
+    """``backend_options`` as a sorted, hashable tuple of pairs."""
     if not isinstance(options, Mapping):
         raise ConfigurationError(
-            f"{source} must be a mapping of option names to values, got {type(options).__name__}"
+            f"backend_options must be a mapping of option names to values, got "
+            f"{type(options).__name__}"
         )
     items = tuple(sorted(options.items()))
     try:
         hash(items)
     except TypeError:
         raise ConfigurationError(
-            f"{source} values must be hashable so that portals can be shared; got {options!r}"
+            f"backend_options values must be hashable so that portals can be shared; "
+            f"got {options!r}"
         ) from None
     return items

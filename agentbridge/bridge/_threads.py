@@ -113,7 +113,20 @@ class HostLoop:
 
 
 _ANYIO_HOST = HostLoop(anyio.from_thread.run, anyio.from_thread.run_sync)
-_plain_threads = threading.local()
+_trio_loop: HostLoop | None = None
+
+
+class _ThreadRole(threading.local):
+    # A class attribute is what every thread sees until it sets its own: reading it
+    # raises nothing, where getattr(local, name, default) raises and catches an
+    # AttributeError inside (about 1 us, on every call from a worker thread).
+    #: What this thread was last found to be: ``"plain"``, neither kind of worker (a
+    #: thread never becomes one later); ``"trio"``, a trio worker (ask trio first, as
+    #: anyio's check would raise); ``""``, not known or an anyio worker.
+    kind = ""
+
+
+_role = _ThreadRole()
 
 
 def host_loop_of_current_thread() -> HostLoop | None:
@@ -122,16 +135,29 @@ def host_loop_of_current_thread() -> HostLoop | None:
     Only the loops' public APIs are consulted: anyio's ``check_cancelled`` (which
     knows anyio worker threads, and so Starlette's threadpool) and trio's (which knows
     ``trio.to_thread.run_sync`` threads). A thread found to be neither is remembered,
-    since a thread that was not spawned by a loop never becomes one of its workers.
+    since a thread that was not spawned by a loop never becomes one of its workers;
+    a trio worker is remembered as such, so its next call asks trio first, and no
+    check raises on the way.
     If the host task has been cancelled, its cancellation is raised here.
     """
-    if getattr(_plain_threads, "known", False):
+    kind = _role.kind
+    if kind == "plain":
         return None
-    portal = worker_thread_portal()
+    portal = worker_thread_portal(trio_first=kind == "trio")
     if portal is None:
-        _plain_threads.known = True
+        _role.kind = "plain"
         return None
-    return _ANYIO_HOST if portal is anyio.from_thread else HostLoop(portal.run, portal.run_sync)
+    if portal is anyio.from_thread:
+        return _ANYIO_HOST
+    _role.kind = "trio"
+    return _trio_host(portal)
+
+
+def _trio_host(portal: Any) -> HostLoop:
+    global _trio_loop
+    if _trio_loop is None:
+        _trio_loop = HostLoop(portal.run, portal.run_sync)
+    return _trio_loop
 
 
 def forget_host_loop() -> None:
@@ -141,4 +167,4 @@ def forget_host_loop() -> None:
     anyio's and trio's thread-locals, so their ``check_cancelled`` still answers as if
     its host loop, which does not exist in the child, were there.
     """
-    _plain_threads.known = True
+    _role.kind = "plain"

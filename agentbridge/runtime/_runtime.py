@@ -3,7 +3,10 @@
 
 The runtime is async at heart. Every sync entry point is one
 :func:`agentbridge.run_sync` call around its async twin, so it behaves the same in
-every host the bridge supports. One run, one loop: all async steps of a run execute
+every host the bridge supports. A run given its own ``timeout=`` enforces it itself
+and tells the bridge "no deadline" (``timeout=math.inf``), so the bridge's default
+timeout never cuts it short; a run without one is bounded by that default, like any
+other blocking call. One run, one loop: all async steps of a run execute
 on the loop that drives it (the caller's for the async API, the bridge's for the sync
 API), so steps can share loop-bound clients.
 """
@@ -26,7 +29,7 @@ from .._exceptions import (
     StepFailedError,
     WorkflowValidationError,
 )
-from ..bridge import iterate_sync, run_sync, sync_context
+from ..bridge import BackendSpec, iterate_sync, run_sync, sync_context
 from ..workflow import (
     LoadLimits,
     Registry,
@@ -82,7 +85,8 @@ class Executor:
     :param workflow: a :class:`~agentbridge.Workflow`, a mapping or a YAML file path
     :param registry: where step names resolve (default: the default registry)
     :param backend: the bridge backend for the sync API when a portal is used:
-        ``"asyncio"``, ``"trio"`` or ``"uvloop"`` (default from the bridge settings)
+        ``"asyncio"``, ``"trio"`` or ``"uvloop"`` (default from the bridge settings);
+        checked here
     :param max_threads: worker threads one run may use for sync steps at once
         (default: the bridge's thread pool rules; see :func:`agentbridge.to_thread`)
     :param max_concurrency: steps of one run that may execute at once (default: no
@@ -111,7 +115,7 @@ class Executor:
         fail_fast: bool = True,
         limits: LoadLimits | None = None,
     ) -> None:
-        self._backend = backend
+        self._backend = _check_backend(backend)
         self._options = _run_options(max_threads, max_concurrency, fail_fast)
         self._workflow = load_workflow(workflow, limits)
         self._plan = Plan(self._workflow, resolve_targets(self._workflow, registry, allow_imports))
@@ -127,14 +131,19 @@ class Executor:
         """Run the workflow from synchronous code, in any host, and return its result.
 
         :param inputs: values for the workflow's declared inputs
-        :param timeout: seconds before the whole run is cancelled
+        :param timeout: seconds before the whole run is cancelled; without it, the
+            bridge's default timeout (:func:`agentbridge.configure`,
+            ``AGENTBRIDGE_SYNC_TIMEOUT``) bounds the call, if one is set
         :raises StepFailedError: if a step failed (the step's exception is the cause)
         :raises WorkflowTimeoutError: if ``timeout`` expired
+        :raises BridgeTimeoutError: if ``timeout`` was not given and the bridge's default
+            timeout expired
         :raises WorkflowValidationError: for missing or unknown inputs; nothing ran
         :raises KeyboardInterrupt: on Ctrl-C, after the running steps were cancelled
         """
-        run = functools.partial(self._run_bound, self._plan.bind_inputs(inputs), _timeout(timeout))
-        return run_sync(run, backend=self._backend)
+        limit = _timeout(timeout)
+        run = functools.partial(self._run_bound, self._plan.bind_inputs(inputs), limit)
+        return run_sync(run, backend=self._backend, timeout=_bridge_timeout(limit))
 
     async def run_async(
         self, inputs: Mapping[str, Any] | None = None, *, timeout: float | None = None
@@ -165,7 +174,8 @@ class Executor:
         """The events of a run, from synchronous code, through the bridge.
 
         Works in every host, like :meth:`run`. Stopping early cancels the run; close
-        the iterator when you do (``contextlib.closing``).
+        the iterator when you do (``contextlib.closing``). Without ``timeout``, the
+        bridge's default timeout, if set, bounds the wait for each event.
 
         :raises WorkflowValidationError: for missing or unknown inputs, before any event
         """
@@ -209,7 +219,7 @@ class Executor:
     def _stream_sync(self, values: dict[str, Any], timeout: float | None) -> Iterator[Event]:
         with (
             sync_context(self._events(values, timeout), backend=self._backend) as events,
-            iterate_sync(events, backend=self._backend) as items,
+            iterate_sync(events, backend=self._backend, timeout=_bridge_timeout(timeout)) as items,
         ):
             while True:
                 try:
@@ -275,7 +285,7 @@ class Runtime:
         self._allow_imports = check_allow_imports(allow_imports)
         _run_options(max_threads, max_concurrency, fail_fast)
         self._options: dict[str, Any] = {
-            "backend": backend,
+            "backend": _check_backend(backend),
             "max_threads": max_threads,
             "max_concurrency": max_concurrency,
             "allow_imports": self._allow_imports,
@@ -396,11 +406,27 @@ def _run_options(max_threads: object, max_concurrency: object, fail_fast: object
     return RunOptions(max_threads, max_concurrency, fail_fast)  # type: ignore[arg-type]
 
 
+def _check_backend(backend: str | None) -> str | None:
+    if backend is not None:
+        BackendSpec.named(backend)  # raises ConfigurationError for a bad name, now
+    return backend
+
+
+def _bridge_timeout(run_timeout: float | None) -> float | None:
+    """What the bridge's timeout is for a run: none if the run enforces its own (the
+    two would otherwise race under one name), else the bridge's default."""
+    return None if run_timeout is None else math.inf
+
+
 def _timeout(timeout: object) -> float | None:
     if timeout is None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
         raise ConfigurationError(
-            f"timeout must be a positive number of seconds or None, got {timeout!r}"
+            f"timeout must be a positive number of seconds (math.inf for none) or None, "
+            f"got {timeout!r}"
         )
-    return float(timeout)
+    try:
+        return float(timeout)
+    except OverflowError:  # an int beyond any float: no deadline in practice
+        return math.inf

@@ -148,9 +148,15 @@ def test_ctrl_c_at_any_point_of_a_threads_first_call(portal_backend: str) -> Non
     manager is alive and ``open_portals`` is 0; the next call opens exactly one.
     """
     before = portal_threads()
-    for point, _, manager in interrupted_calls(
-        portal_backend, "function", lambda n: ab.PortalManager()
-    ):
+    # Kept alive to the end: a manager collected mid-call would run a weakref callback
+    # there, where an interrupt is dropped by Python, not by the bridge.
+    managers: list[ab.PortalManager] = []
+
+    def new_manager(n: int) -> ab.PortalManager:
+        managers.append(ab.PortalManager())
+        return managers[-1]
+
+    for point, _, manager in interrupted_calls(portal_backend, "function", new_manager):
         where = f"point {point.n}"
         manager.close(timeout=5)
         for thread in portal_threads() - before:

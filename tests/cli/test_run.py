@@ -311,8 +311,8 @@ def test_a_bad_backend_setting_in_the_environment_exits_2(
     result = invoke("run", write_workflow(ADD), "--import", STEPS, "--json")
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert result.stderr.startswith("Error: unknown backend 'bogus'")
-    assert "AGENTBRIDGE_BACKEND" in result.stderr
+    assert result.stderr.startswith("Error: invalid agentbridge environment variable")
+    assert "AGENTBRIDGE_BACKEND='bogus'" in result.stderr
 
 
 def test_an_unexpected_error_is_one_line_unless_debug(
