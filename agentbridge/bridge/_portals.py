@@ -39,7 +39,6 @@ from .._exceptions import ConfigurationError, PortalClosedError
 from ._calls import Call, CallCancelled, interpreter_exit
 from ._loops import call_tasks, thread_safe_scheduler
 from ._settings import BackendSpec, blocking_wait, resolve_backend, resolve_cancel_grace
-from ._threads import forget_host_loop
 
 __all__ = ("PortalManager", "get_portal_manager")
 
@@ -378,9 +377,6 @@ def _close_all_at_exit() -> None:
 def _reset_after_fork() -> None:
     global _default_lock
     _process.pid = os.getpid()
-    # The forking thread is the child's only thread; if it was a worker of a loop, that
-    # loop is not in the child, but the thread-locals that say so were inherited.
-    forget_host_loop()
     _default_lock = threading.Lock()
     for manager in list(_managers):
         manager._after_fork_in_child()

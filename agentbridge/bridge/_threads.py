@@ -144,7 +144,10 @@ def host_loop_of_current_thread() -> HostLoop | None:
     if kind == "plain":
         return None
     portal = worker_thread_portal(trio_first=kind == "trio")
-    if portal is None:
+    if portal is None or threading.get_ident() == threading.main_thread().ident:
+        # The main thread is never a loop's worker, but it can look like one: a child
+        # forked in a worker thread runs on in that thread, made its main thread, with
+        # the thread-locals that said it was a worker and no loop behind them.
         _role.kind = "plain"
         return None
     if portal is anyio.from_thread:
@@ -158,13 +161,3 @@ def _trio_host(portal: Any) -> HostLoop:
     if _trio_loop is None:
         _trio_loop = HostLoop(portal.run, portal.run_sync)
     return _trio_loop
-
-
-def forget_host_loop() -> None:
-    """Record that the calling thread is no worker of any loop from now on.
-
-    The after-fork hook calls it in the child: a thread forked inside a worker keeps
-    anyio's and trio's thread-locals, so their ``check_cancelled`` still answers as if
-    its host loop, which does not exist in the child, were there.
-    """
-    _role.kind = "plain"
