@@ -16,10 +16,13 @@ import typing as _typing
 
 from ._exceptions import (
     AgentBridgeError,
+    AlreadyEnteredError,
+    AsyncCallableError,
     BlockingCallError,
     BlockingCallWarning,
     BridgeError,
     BridgeTimeoutError,
+    BridgeUsageError,
     ConfigurationError,
     ExpressionError,
     NotAwaitableError,
@@ -142,11 +145,14 @@ def __dir__() -> list[str]:
 
 __all__ = (
     "AgentBridgeError",
+    "AlreadyEnteredError",
+    "AsyncCallableError",
     "BackendSpec",
     "BlockingCallError",
     "BlockingCallWarning",
     "BridgeError",
     "BridgeTimeoutError",
+    "BridgeUsageError",
     "ConfigurationError",
     "Event",
     "Executor",

@@ -4,12 +4,15 @@ Every error agentbridge raises on purpose derives from :class:`AgentBridgeError`
 and most also derive from the built-in type a caller would already catch::
 
     AgentBridgeError
-    ├── ConfigurationError (ValueError)      bad backend name, option or variable
-    ├── BridgeError                          a sync/async crossing went wrong
-    │   ├── NotAwaitableError (TypeError)    run_sync() was given a plain function
-    │   ├── BlockingCallError (RuntimeError) a blocking call was refused in a loop
+    ├── ConfigurationError (ValueError)         bad backend name, option or variable
+    ├── BridgeError                             a sync/async crossing went wrong
+    │   ├── NotAwaitableError (TypeError)       an async slot got something not async
+    │   ├── AsyncCallableError (TypeError)      a blocking slot got an async callable
+    │   ├── BridgeUsageError (TypeError)        an argument the bridge does not take
+    │   ├── AlreadyEnteredError (RuntimeError)  a sync_context() entered twice
+    │   ├── BlockingCallError (RuntimeError)    a blocking call was refused in a loop
     │   ├── BridgeTimeoutError (TimeoutError)
-    │   └── PortalClosedError (RuntimeError) the portal stopped before the call ended
+    │   └── PortalClosedError (RuntimeError)    the portal stopped before the call ended
     └── WorkflowError
         ├── WorkflowValidationError (ValueError)  the workflow or its inputs are invalid
         ├── ExpressionError (ValueError)          a ${...} expression is malformed or misses
@@ -29,10 +32,13 @@ from typing import Any, Protocol
 
 __all__ = (
     "AgentBridgeError",
+    "AlreadyEnteredError",
+    "AsyncCallableError",
     "BlockingCallError",
     "BlockingCallWarning",
     "BridgeError",
     "BridgeTimeoutError",
+    "BridgeUsageError",
     "ConfigurationError",
     "ExpressionError",
     "NotAwaitableError",
@@ -102,7 +108,44 @@ class BridgeError(AgentBridgeError):
 
 
 class NotAwaitableError(BridgeError, TypeError):
-    """:func:`agentbridge.run_sync` was given something that is not async.
+    """An entry point that runs async code was given something that is not async.
+
+    :func:`agentbridge.run_sync` given a plain function or an async generator,
+    :func:`agentbridge.iterate_sync` given a regular iterable,
+    :func:`agentbridge.sync_context` given a regular context manager. The message names
+    the object and the entry point to use instead.
+
+    .. versionadded:: 0.1
+    """
+
+
+class AsyncCallableError(BridgeError, TypeError):
+    """An entry point that runs blocking code was given an async callable.
+
+    The mirror of :class:`NotAwaitableError`: :func:`agentbridge.to_thread` or
+    :func:`agentbridge.asyncify` given a coroutine function, a partial of one or an
+    object with an ``async def __call__``. Awaiting it directly is the fix; the
+    message names the callable.
+
+    .. versionadded:: 0.1
+    """
+
+
+class BridgeUsageError(BridgeError, TypeError):
+    """A bridge function was called with an argument it does not take.
+
+    For example a keyword argument meant for the function that
+    :func:`agentbridge.run_sync` runs: the bridge's own options are keyword arguments
+    too, so the message names the keyword and :func:`functools.partial`.
+
+    .. versionadded:: 0.1
+    """
+
+
+class AlreadyEnteredError(BridgeError, RuntimeError):
+    """A :func:`agentbridge.sync_context` object was entered a second time.
+
+    Each one wraps a single use of its async context manager: make a new one.
 
     .. versionadded:: 0.1
     """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
@@ -13,14 +14,20 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 import anyio
 from anyio import CancelScope, CapacityLimiter
 
-from .._exceptions import PortalClosedError
+from .._exceptions import (
+    AlreadyEnteredError,
+    AsyncCallableError,
+    NotAwaitableError,
+    PortalClosedError,
+)
+from ._abandoned import Closer
 from ._calls import Call, interpreter_exit
-from ._loops import start_detached
+from ._loops import is_cancellation, start_detached
 from ._portals import PortalManager
 from ._route import CallOptions, route
 from ._routing import run_sync, run_with
 from ._settings import Policy, blocking_wait, current_defaults, resolve_cancel_grace
-from ._threads import HostLoop, to_thread
+from ._threads import HostLoop, async_callable_message, is_async_callable, to_thread
 
 __all__ = ("asyncify", "iterate_sync", "sync_context", "syncify")
 
@@ -56,10 +63,20 @@ def syncify(
     Use it bare (``@syncify``) or with options (``@syncify(timeout=10)``); the options
     are those of :func:`~agentbridge.run_sync`. Keyword arguments are forwarded.
 
+    :raises NotAwaitableError: when decorating an async generator function (iterate
+        it with :func:`~agentbridge.iterate_sync`)
+
     .. versionadded:: 0.1
     """
 
     def decorate(async_fn: Callable[P, Awaitable[T]]) -> Callable[P, T]:
+        if inspect.isasyncgenfunction(async_fn):
+            name = getattr(async_fn, "__qualname__", None) or repr(async_fn)
+            raise NotAwaitableError(
+                f"syncify() got {name}, an async generator function, whose calls are "
+                f"iterated, not awaited; iterate them with agentbridge.iterate_sync({name}(...))"
+            )
+
         @functools.wraps(async_fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
             return run_sync(
@@ -97,10 +114,15 @@ def asyncify(
     Use it bare (``@asyncify``) or with the options of :func:`~agentbridge.to_thread`.
     Keyword arguments are forwarded.
 
+    :raises AsyncCallableError: when decorating a function that is already async
+
     .. versionadded:: 0.1
     """
 
     def decorate(sync_fn: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+        if is_async_callable(sync_fn):
+            raise AsyncCallableError(async_callable_message("asyncify", sync_fn))
+
         @functools.wraps(sync_fn)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
             return await to_thread(
@@ -121,7 +143,9 @@ class SyncIterator(Iterator[T], AbstractContextManager["SyncIterator[T]"]):
     """
 
     def __init__(self, iterable: AsyncIterable[T], options: CallOptions) -> None:
-        self._iterator: AsyncIterator[T] = iterable.__aiter__()
+        self._iterable = iterable
+        self._iterator: AsyncIterator[T] | None = None
+        self._closer: Closer | None = None
         self._options = options
         self._closed = False
 
@@ -132,25 +156,49 @@ class SyncIterator(Iterator[T], AbstractContextManager["SyncIterator[T]"]):
         if self._closed:
             raise StopIteration
         try:
-            return run_with(self._options, self._iterator.__anext__, ())  # type: ignore[no-any-return]
+            return run_with(self._options, self._anext, ())  # type: ignore[no-any-return]
         except StopAsyncIteration:
             self._closed = True
+            self._detach()
             raise StopIteration from None
+
+    async def _anext(self) -> T:
+        # __aiter__ and __anext__ are called here, on the loop, never in the caller's
+        # thread: an async generator is registered with the loop's async-generator
+        # hooks when it is first iterated, which is what later runs its cleanup when it
+        # is dropped unfinished (the loop closes it), or left open until its loop stops.
+        # A Closer then covers what the hooks do not (see _abandoned).
+        if self._iterator is None:
+            self._iterator = self._iterable.__aiter__()
+            if hasattr(self._iterator, "aclose"):
+                self._closer = Closer(self, self._iterator)
+        return await self._iterator.__anext__()
+
+    def _detach(self) -> None:
+        if self._closer is not None:
+            self._closer.detach()
+            self._closer = None
+
+    async def _aclose(self) -> None:
+        aclose = getattr(self._iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
     def close(self) -> None:
         """Stop iterating and close the async iterator (running its ``aclose()``)."""
         if self._closed:
             return
         self._closed = True
-        aclose = getattr(self._iterator, "aclose", None)
-        if aclose is not None:
-            try:
-                run_with(self._options, aclose, ())
-            except PortalClosedError:
-                if not interpreter_exit.in_progress:
-                    raise
-                # At exit the portal was closed first, cancelling the iterator's task:
-                # there is nothing left to clean up, and nowhere to run it.
+        if self._iterator is None:
+            return  # never iterated, so nothing started that could need cleaning up
+        self._detach()
+        try:
+            run_with(self._options, self._aclose, ())
+        except PortalClosedError:
+            if not interpreter_exit.in_progress:
+                raise
+            # At exit the portal was closed first, and closing its loop closed the
+            # iterator: there is nothing left to clean up, and nowhere to run it.
 
     def __exit__(
         self,
@@ -175,7 +223,8 @@ def iterate_sync(
     Each item is fetched with one :func:`~agentbridge.run_sync` call (``timeout``
     applies per item), so the iterable runs on the same loop as every other call of
     this thread. Use the result as a context manager, or call ``close()``, to run an
-    async generator's cleanup when you stop early::
+    async generator's cleanup as soon as you stop early (an iterator dropped unfinished
+    or left open at exit is still closed on its loop, later)::
 
         with ab.iterate_sync(agen()) as items:
             for item in items:
@@ -184,7 +233,7 @@ def iterate_sync(
     .. versionadded:: 0.1
     """
     if not isinstance(iterable, AsyncIterable):
-        raise TypeError(
+        raise NotAwaitableError(
             f"iterate_sync() needs an async iterable (an object with __aiter__), got "
             f"{type(iterable).__name__}; for a regular iterable just use a for loop"
         )
@@ -198,7 +247,9 @@ class SyncContextManager(AbstractContextManager[T], Generic[T]):
     """A blocking context manager around an async one; see :func:`sync_context`.
 
     ``__aenter__`` and ``__aexit__`` run in one task, so async context managers that
-    open task groups or cancel scopes work.
+    open task groups or cancel scopes work. One cancelled from inside while the block
+    runs (its own deadline, a failing task group) is exited at once, and the ``with``
+    statement raises its own outcome when the block ends.
 
     .. versionadded:: 0.1
     """
@@ -214,8 +265,11 @@ class SyncContextManager(AbstractContextManager[T], Generic[T]):
 
     def __enter__(self) -> T:
         if self._signal is not None:
-            raise RuntimeError("this sync_context() has already been entered; make a new one")
-        host = route(self._options, current_defaults(), self._cm, stacklevel=2)
+            raise AlreadyEnteredError(
+                "this sync_context() has already been entered; make a new one for each "
+                "with statement"
+            )
+        host = route(self._options, current_defaults(), self._cm)
         if isinstance(host, HostLoop):
             self._signal = host.run_sync
             host.run_sync(start_detached, self._hold)
@@ -231,30 +285,54 @@ class SyncContextManager(AbstractContextManager[T], Generic[T]):
         return self._entered.result()
 
     async def _hold(self) -> None:
+        # Nothing may escape this task but a cancellation from outside: on a host loop it
+        # runs detached (on trio as a system task, where any other exception crashes the
+        # run), and on a portal it would only be lost.
         self._exit_event = anyio.Event()
-        try:
-            value = await self._cm.__aenter__()
-        except BaseException as exc:
-            self._entered.set_exception(exc)
-            return
-        self._entered.set_result(value)
-        try:
-            await self._exit_event.wait()
-        except BaseException as exc:
-            # The portal is shutting down under us: still run the exit, then let the
-            # cancellation continue. The waiting thread is told even if the exit raises.
+        with CancelScope() as hold_scope:
             try:
-                with CancelScope(shield=True):
-                    await self._cm.__aexit__(type(exc), exc, exc.__traceback__)
-            finally:
-                self._exited.set_exception(PortalClosedError("the portal was closed"))
-            raise
+                value = await self._cm.__aenter__()
+            except BaseException as exc:
+                self._entered.set_exception(exc)
+                return
+            self._entered.set_result(value)
+            try:
+                await self._exit_event.wait()
+            except BaseException as exc:
+                await self._exit_early(exc, hold_scope)
+                return
+            try:
+                suppress = await self._cm.__aexit__(*self._exc_info)
+            except BaseException as exc:
+                self._exited.set_exception(exc)
+            else:
+                self._exited.set_result(bool(suppress))
+
+    async def _exit_early(self, exc: BaseException, hold_scope: CancelScope) -> None:
+        """Exit the context now: it was cancelled while the block was still running.
+
+        Either from inside (its own deadline expired, a task group it opened failed), or
+        from outside (the portal or loop is closing). Which one only the context's exit
+        can tell, so it gets the cancellation, as ``async with`` would give it: its own
+        scopes turn theirs into its own outcome (the deadline's ``TimeoutError``, the
+        group's ``ExceptionGroup``), which the block's ``with`` statement raises when it
+        ends; a cancellation from outside comes back out, and is passed on. The exit is
+        shielded from outside cancellation, so its cleanup can await; the shield is set
+        on a scope around the whole context, so the context's own scopes still nest.
+        """
+        hold_scope.shield = True
         try:
-            suppress = await self._cm.__aexit__(*self._exc_info)
-        except BaseException as exc:
-            self._exited.set_exception(exc)
-        else:
-            self._exited.set_result(bool(suppress))
+            await self._cm.__aexit__(type(exc), exc, exc.__traceback__)
+        except BaseException as outcome:
+            if not is_cancellation(outcome):
+                self._exited.set_exception(outcome)
+                return
+            self._exited.set_exception(
+                PortalClosedError("the loop running this context stopped before the block ended")
+            )
+            raise
+        # It absorbed its own cancellation (say, a move_on_after): it has simply ended.
+        self._exited.set_result(False)
 
     def __exit__(
         self,
@@ -295,7 +373,7 @@ def sync_context(
     .. versionadded:: 0.1
     """
     if not isinstance(cm, AbstractAsyncContextManager):
-        raise TypeError(
+        raise NotAwaitableError(
             f"sync_context() needs an async context manager (with __aenter__ and "
             f"__aexit__), got {type(cm).__name__}"
         )

@@ -14,12 +14,13 @@ each with a comment saying why it is used and since when it exists.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import copy_context
-from types import ModuleType
+from types import FrameType, ModuleType
 from typing import Any, Literal, cast
 
 import anyio.from_thread
@@ -36,6 +37,7 @@ __all__ = (
     "is_cancellation",
     "native_cancel_scope",
     "running_library",
+    "stacklevel_outside",
     "start_detached",
     "thread_safe_scheduler",
     "worker_thread_portal",
@@ -135,6 +137,31 @@ def running_library() -> Library | None:
     if (sniffio is None or sniffio.thread_local.name == "trio") and trio.lowlevel.in_trio_run():
         return "trio"
     return None
+
+
+def stacklevel_outside(prefix: str) -> int:
+    """The ``stacklevel`` that makes a warning issued by our caller name the first frame
+    whose file is outside ``prefix`` (a directory) and is not :mod:`contextlib`'s.
+
+    The bridge's entry points reach the warning through different depths of wrappers
+    (``@contextmanager`` ones sit between a ``with`` statement and the bridge), so no
+    fixed number names the user's line for all of them.
+
+    Private hook: ``sys._getframe`` (CPython, since 2.1; PyPy has it too), the frame
+    walk ``warnings.warn`` itself does. Its public ``skip_file_prefixes`` exists only
+    from Python 3.12, and would not skip contextlib.
+    """
+    frame: FrameType | None = sys._getframe(2)  # level 1 is the caller, which warns
+    level = 2
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(prefix) or frame.f_code.co_filename == _CONTEXTLIB
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+_CONTEXTLIB = contextlib.__file__
 
 
 def check_trio_installed(source: str) -> None:

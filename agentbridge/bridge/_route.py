@@ -16,13 +16,14 @@ no exception is raised and caught on the way to a worker's host loop.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from .._exceptions import BlockingCallError, BlockingCallWarning
-from ._loops import running_library
+from ._loops import running_library, stacklevel_outside
 from ._portals import PortalHost, PortalManager, get_portal_manager
 from ._settings import (
     Defaults,
@@ -84,14 +85,12 @@ class CallOptions:
 DEFAULT_OPTIONS: Final = CallOptions()
 
 
-def route(options: CallOptions, defaults: Defaults, what: object, *, stacklevel: int) -> Route:
+def route(options: CallOptions, defaults: Defaults, what: object) -> Route:
     """Decide where a blocking call made now, from this thread, runs.
 
     :param defaults: the settings for the options ``options`` leaves to the default
     :param what: the coroutine function, awaitable or context manager the call is
         for, named in the policy's warning or error
-    :param stacklevel: the frame the policy's warning blames, counted from the caller
-        of this function (1)
     :raises BlockingCallError: if a loop runs in this thread and the policy is ``"raise"``
     """
     running = running_library()
@@ -101,12 +100,17 @@ def route(options: CallOptions, defaults: Defaults, what: object, *, stacklevel:
             return host_loop
     else:
         policy = options.on_running_loop or defaults.on_running_loop
-        _apply_policy(policy, running, what, stacklevel + 2)
+        _apply_policy(policy, running, what)
     spec = resolve_spec(options.backend, options.backend_options, defaults)
     return (options.manager or get_portal_manager()).host(spec)
 
 
-def _apply_policy(policy: Policy, running: str, what: object, stacklevel: int) -> None:
+#: Warnings name the first frame outside this directory (agentbridge's): each entry point
+#: reaches the warning through its own depth of wrappers, so no fixed stacklevel fits.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _apply_policy(policy: Policy, running: str, what: object) -> None:
     if policy == "thread":
         return
     name = getattr(what, "__qualname__", None) or type(what).__name__
@@ -117,4 +121,4 @@ def _apply_policy(policy: Policy, running: str, what: object, stacklevel: int) -
     )
     if policy == "raise":
         raise BlockingCallError(message + " (this is an error because on_running_loop='raise')")
-    warnings.warn(BlockingCallWarning(message), stacklevel=stacklevel)
+    warnings.warn(BlockingCallWarning(message), stacklevel=stacklevel_outside(_PACKAGE_DIR))

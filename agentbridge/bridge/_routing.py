@@ -17,7 +17,7 @@ from inspect import CO_COROUTINE
 from types import CoroutineType, FunctionType, MethodType
 from typing import Any, TypeVar, overload
 
-from .._exceptions import BridgeTimeoutError, NotAwaitableError, PortalClosedError
+from .._exceptions import BridgeTimeoutError, BridgeUsageError, NotAwaitableError, PortalClosedError
 from ._calls import Call, close_awaitable, interpreter_exit
 from ._loops import running_library
 from ._portals import PortalHost, PortalManager
@@ -88,6 +88,7 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
     backend_options: dict[str, Any] | None = None,
     on_running_loop: Policy | None = None,
     manager: PortalManager | None = None,
+    **unexpected: Any,
 ) -> Any:
     """Run the coroutine function ``fn(*args)`` to completion and return its result.
 
@@ -97,7 +98,8 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
     See :doc:`/routing` for the rules.
 
     ``fn`` may also be an awaitable passed alone: ``run_sync(client.get(url))``.
-    Pass keyword arguments with :func:`functools.partial`.
+    Keyword arguments are not forwarded to ``fn`` (the bridge's own options are
+    keywords, and would shadow ``fn``'s): pass them with :func:`functools.partial`.
 
     :param fn: a coroutine function, or an awaitable
     :param args: positional arguments for ``fn``
@@ -115,6 +117,7 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
         process-wide one)
     :return: the coroutine's return value
     :raises NotAwaitableError: if ``fn`` is neither a coroutine function nor an awaitable
+    :raises BridgeUsageError: for a keyword argument that is not one of the above
     :raises BridgeTimeoutError: if ``timeout`` expired (the coroutine was cancelled)
     :raises BlockingCallError: if a loop is running here and the policy is ``"raise"``
     :raises ConfigurationError: for an invalid option or environment variable
@@ -123,6 +126,9 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
 
     .. versionadded:: 0.1
     """
+    if unexpected:
+        _close_if_coroutine(fn)
+        raise BridgeUsageError(_unexpected_keywords_message(fn, unexpected))
     try:
         if (
             timeout is None
@@ -160,8 +166,7 @@ def run_with(options: CallOptions, fn: Any, args: tuple[Any, ...]) -> Any:
     try:
         defaults = current_defaults()
         limit = resolve_timeout(options.timeout, defaults)
-        # The warning blames the line that called run_sync (or SyncIterator.__next__).
-        where = route(options, defaults, fn, stacklevel=3)
+        where = route(options, defaults, fn)
         if not isinstance(where, PortalHost):
             return _run_on_host_loop(where, _awaitable_of(fn, args), limit)
         host = where
@@ -220,6 +225,18 @@ def _close_if_coroutine(fn: object) -> None:
         fn.close()
 
 
+def _unexpected_keywords_message(fn: object, unexpected: dict[str, Any]) -> str:
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    keywords = ", ".join(f"{key}=" for key in unexpected)
+    first = next(iter(unexpected))
+    return (
+        f"run_sync() got keyword arguments it does not take: {keywords}. It passes only "
+        f"positional arguments to {name}: its own options (timeout=, backend=, ...) are "
+        f"keywords too, and would shadow {name}'s. Bind them with functools.partial: "
+        f"run_sync(functools.partial({name}, {first}=...), *args)"
+    )
+
+
 def _awaitable_of(fn: Any, args: tuple[Any, ...]) -> Awaitable[Any]:
     if not callable(fn):
         return _awaitable_alone(fn, args)
@@ -229,8 +246,21 @@ def _awaitable_of(fn: Any, args: tuple[Any, ...]) -> Awaitable[Any]:
 
 
 def _awaitable_alone(fn: Any, args: tuple[Any, ...]) -> Awaitable[Any]:
-    if not args and inspect.isawaitable(fn):
-        return fn
+    if inspect.isawaitable(fn):
+        if not args:
+            return fn
+        close_awaitable(fn)
+        raise NotAwaitableError(
+            f"run_sync() got the awaitable {fn!r} and positional arguments too: an "
+            f"awaitable is already called and takes none. Pass the coroutine "
+            f"function and its arguments, run_sync(fn, *args), or the awaitable "
+            f"alone, run_sync(fn(*args))"
+        )
+    if inspect.isasyncgen(fn):
+        raise NotAwaitableError(
+            f"run_sync() got the async generator {fn.__qualname__}(), which is "
+            f"iterated, not awaited; iterate it with agentbridge.iterate_sync(...)"
+        )
     raise NotAwaitableError(
         f"run_sync() needs a coroutine function or an awaitable, got {fn!r} ({type(fn).__name__})"
     )

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
+from types import FunctionType
 from typing import Any, TypeVar
 
+import anyio
 import anyio.from_thread
 import anyio.to_thread
-from anyio import CapacityLimiter
+from anyio import CancelScope, CapacityLimiter
 from anyio.lowlevel import RunVar
 
-from ._loops import worker_thread_portal
+from .._exceptions import AsyncCallableError
+from ._loops import is_cancellation, running_library, thread_safe_scheduler, worker_thread_portal
 
 if sys.version_info >= (3, 11):
     from typing import TypeVarTuple, Unpack
@@ -53,21 +58,143 @@ async def to_thread(
 
     Whatever ``fn`` raises is raised here, with its traceback.
 
+    Every way of cancelling the caller counts, anyio's cancel scopes and trio's as well
+    as asyncio's own (``task.cancel()``, ``asyncio.timeout``, ``asyncio.wait_for``): the
+    worker's :func:`check_cancelled` raises, and coroutines it sent back with
+    :func:`~agentbridge.run_sync` are cancelled. On asyncio's own cancellation the
+    caller then raises :exc:`asyncio.CancelledError` once ``fn`` has returned (at once
+    with ``abandon_on_cancel``), or ``fn``'s exception if it raised one.
+
     :param fn: a blocking callable; pass keyword arguments with :func:`functools.partial`
     :param limiter: the capacity limiter to borrow a thread token from
     :param abandon_on_cancel: if ``True``, a cancelled caller stops waiting at once and
         the thread is left to finish on its own; if ``False`` (default), cancellation
         waits for ``fn`` to return
     :return: whatever ``fn`` returns
+    :raises AsyncCallableError: if ``fn`` is a coroutine function (or a partial of one,
+        or an object with an ``async def __call__``): await it directly instead
 
     .. versionadded:: 0.1
     """
+    if is_async_callable(fn, generators=False):
+        raise AsyncCallableError(async_callable_message("to_thread", fn))
     if limiter is None:
         depth = reentry_depth.get()
         if depth:
             limiter = _limiter_for_depth(depth)
-    return await anyio.to_thread.run_sync(
-        fn, *args, limiter=limiter, abandon_on_cancel=abandon_on_cancel
+    if running_library() == "trio":
+        # trio has one kind of cancellation, its scopes', which anyio's helper honours.
+        return await anyio.to_thread.run_sync(
+            fn, *args, limiter=limiter, abandon_on_cancel=abandon_on_cancel
+        )
+    # On asyncio, anyio waits for the thread inside a shielded cancel scope, which holds
+    # off only anyio's cancellation: a native task.cancel() goes through it, and the
+    # caller resumed at once while fn ran on unseen. So the call runs inside a cancel
+    # scope of ours, which anyio takes as the worker's scope: when a native cancellation
+    # comes out, cancelling that scope makes the worker's check_cancelled raise and
+    # cancels the coroutines it sent back; then, unless told to abandon the thread, the
+    # caller waits for fn before passing the cancellation on. (Waiting in a child task
+    # instead would cost half an offload again.)
+    job = _Job(fn, args)
+    with CancelScope() as scope:
+        try:
+            return await anyio.to_thread.run_sync(
+                job.run, limiter=limiter, abandon_on_cancel=abandon_on_cancel
+            )
+        except BaseException as exc:
+            if not is_cancellation(exc):
+                raise
+            # Cancelled while the scope is active, or it would reach nothing. The scope
+            # then lets the exception through: it swallows only anyio's cancellations.
+            scope.cancel()
+            if not abandon_on_cancel:
+                await job.wait_unless_unstarted()
+            raise
+    raise AssertionError("unreachable: the scope is cancelled only by the handler above")
+
+
+class _Job:
+    """``fn(*args)`` in a worker thread, and whether a cancelled caller must wait for it.
+
+    Lock-free, as it runs for every offload: ``list.pop`` is atomic, so exactly one of
+    the worker (starting ``fn``) and a cancelled caller (dropping a job not yet started)
+    takes the start token; then the worker marks itself done before it looks for a
+    waiter, and the caller sets its waiter before it looks at done, so at least one of
+    them sees the other.
+    """
+
+    __slots__ = ("_args", "_done", "_fn", "_start", "_wake")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self._fn = fn
+        self._args = args
+        self._start = [True]
+        self._done = False
+        self._wake: Callable[[], object] | None = None  # set once a cancelled caller waits
+
+    def run(self) -> Any:
+        try:
+            self._start.pop()
+        except IndexError:
+            return None  # its caller was cancelled before it started: never run it
+        try:
+            return self._fn(*self._args)
+        finally:
+            self._done = True
+            wake = self._wake
+            if wake is not None:
+                try:
+                    wake()
+                except RuntimeError:  # the loop has stopped: nobody is waiting any more
+                    pass
+
+    async def wait_unless_unstarted(self) -> None:
+        """Wait until ``fn`` has returned, if it started; through any cancellation."""
+        try:
+            self._start.pop()
+        except IndexError:
+            pass  # it started
+        else:
+            return  # dropped: it will never start
+        done = anyio.Event()
+        self._wake = functools.partial(thread_safe_scheduler(), done.set)
+        if self._done:
+            return
+        with CancelScope(shield=True):  # anyio's cancellation; asyncio's is looped over
+            while not done.is_set():
+                try:
+                    await done.wait()
+                except BaseException as exc:
+                    if not is_cancellation(exc):
+                        raise
+
+
+def is_async_callable(fn: object, *, generators: bool = True) -> bool:
+    """Whether ``fn`` is known to be async without calling it.
+
+    A coroutine function, a partial of one, or an object with an ``async def
+    __call__`` (the runtime's notion of an async step); with ``generators``, an async
+    generator function too. Whatever a blocking callable *returns* is not looked at:
+    the runtime awaits an awaitable that a sync step returns.
+    """
+    if inspect.iscoroutinefunction(fn) or (generators and inspect.isasyncgenfunction(fn)):
+        return True
+    # An object with an async __call__; a plain function's own __call__ never is, and
+    # it is what almost every offload gets, so it is spared the second look.
+    return type(fn) is not FunctionType and inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004
+    )
+
+
+def async_callable_message(where: str, fn: object) -> str:
+    """The message of :class:`AsyncCallableError` for ``where()`` given ``fn``."""
+    target = fn.func if isinstance(fn, functools.partial) else fn
+    name = getattr(target, "__qualname__", None) or repr(target)
+    kind = "an async generator function" if inspect.isasyncgenfunction(fn) else "async"
+    fix = "iterate it with `async for` directly" if kind != "async" else "await it directly"
+    return (
+        f"{where}() runs blocking functions in a worker thread, but {name} is {kind}: "
+        f"{fix}, in the calling task, instead"
     )
 
 

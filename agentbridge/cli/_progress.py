@@ -223,5 +223,8 @@ def _consume(
         if close is not None:
             close()
     if result is None:
-        raise RuntimeError("the event stream ended without a RunFinished event")
+        raise ab.WorkflowError(
+            "the event stream ended without a RunFinished event, which every run sends "
+            "last: this is a bug in agentbridge, please report it"
+        )
     return result
