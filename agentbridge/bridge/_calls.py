@@ -13,6 +13,7 @@ coroutine may run in its ``finally`` blocks.
 from __future__ import annotations
 
 import concurrent.futures
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Literal, TypeVar
 
@@ -44,21 +45,29 @@ class Call(Generic[T]):
     """The state shared by the thread that waits for a call and the loop that runs it."""
 
     __slots__ = (
-        "_awaitable",
         "_cancel",
         "_reason",
+        "args",
         "future",
         "on_finish",
+        "shut_down",
         "started",
+        "target",
         "task",
         "timeout",
     )
 
-    def __init__(self, awaitable: Awaitable[T], timeout: float | None) -> None:
-        self._awaitable: Awaitable[T] | None = awaitable
+    def __init__(self, awaitable: Awaitable[T] | None, timeout: float | None) -> None:
+        #: What the call awaits: an awaitable, or (with :attr:`args`) a coroutine
+        #: function that the loop calls. ``None`` until bound, and once run or failed.
+        self.target: Any = awaitable
+        #: The arguments for a coroutine function :attr:`target`; ``None`` otherwise.
+        self.args: tuple[Any, ...] | None = None
         self._cancel: Callable[[], object] | None = None
         self._reason: _Reason | None = None
         self.started = False
+        #: Set by the host just before its loop's own cancellation reaches the call.
+        self.shut_down = False
         self.timeout = timeout
         #: Called (in the loop thread) when :meth:`run` is done, whatever the outcome.
         self.on_finish: Callable[[Call[T]], object] | None = None
@@ -68,18 +77,21 @@ class Call(Generic[T]):
 
     async def execute(self) -> T:
         """Await the call on the current loop, enforcing its timeout; raise its outcome."""
-        awaitable, self._awaitable = self._awaitable, None
-        assert awaitable is not None, "a Call runs once"
+        # started first: a caller interrupted now must see the call as handed over.
         self.started = True
+        target, self.target = self.target, None
+        assert target is not None, "a Call runs once"
         if self._reason is not None:
-            close_awaitable(awaitable)
+            if self.args is None:
+                close_awaitable(target)
             raise self._outcome_exception()
         with native_cancel_scope() as scope:
             self._cancel = scope.cancel
             if self.timeout is not None:
                 scope.deadline = current_time() + self.timeout
             try:
-                return await awaitable
+                result: T = await (target if self.args is None else target(*self.args))
+                return result
             finally:
                 self._cancel = None
         if self._reason is None:
@@ -90,8 +102,15 @@ class Call(Generic[T]):
         """Run :meth:`execute` as a portal task, delivering its outcome to :attr:`future`.
 
         Nothing the coroutine raises escapes this task (a ``BaseException`` from one call
-        must never take the shared portal down), except a cancellation of the task
-        itself, which is re-raised after the caller has been told.
+        must never take the shared portal down), except the portal's own cancellation
+        of the task as it shuts down, which is re-raised after the caller has been told.
+
+        A cancellation exception is the shutdown only if the host has set
+        :attr:`shut_down` first. Any other is the coroutine's own
+        outcome (it awaited a task that someone else cancelled, or raised one itself) and
+        reaches the caller like any exception. On trio a ``Cancelled`` can only come
+        from a cancel scope: the call's own scope absorbs its own, so one that reaches
+        here unmarked was caught and re-raised by the coroutine.
         """
         # The bookkeeping of on_finish runs before the caller is told: once woken, the
         # caller needs the GIL this thread holds, so work done after the outcome is
@@ -101,7 +120,7 @@ class Call(Generic[T]):
         except BaseException as exc:
             if self.on_finish is not None:
                 self.on_finish(self)
-            if is_cancellation(exc):
+            if self.shut_down and is_cancellation(exc):
                 self.fail(PortalClosedError("the portal was closed while the call was running"))
                 raise
             self._deliver_exception(exc)
@@ -120,9 +139,9 @@ class Call(Generic[T]):
 
     def fail(self, exc: BaseException) -> None:
         """Complete the call with ``exc`` unless it already has an outcome."""
-        awaitable, self._awaitable = self._awaitable, None
-        if awaitable is not None:
-            close_awaitable(awaitable)
+        target, self.target = self.target, None
+        if target is not None and self.args is None:
+            close_awaitable(target)
         self._deliver_exception(exc)
 
     def _outcome_exception(self) -> BaseException:
@@ -146,8 +165,12 @@ class Call(Generic[T]):
                 pass
 
 
-def close_awaitable(awaitable: Awaitable[Any]) -> None:
-    """Close an awaitable that will never run, so Python does not warn it was never awaited."""
-    close = getattr(awaitable, "close", None)
-    if close is not None:
-        close()
+def close_awaitable(awaitable: object) -> None:
+    """Close an awaitable that will never run, so Python does not warn it was never awaited.
+
+    Anything else is left alone: a ``close`` method of a non-awaitable belongs to its owner.
+    """
+    if inspect.isawaitable(awaitable):
+        close = getattr(awaitable, "close", None)
+        if close is not None:
+            close()

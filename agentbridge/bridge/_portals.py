@@ -36,7 +36,7 @@ import anyio
 from anyio.from_thread import BlockingPortal
 
 from .._exceptions import ConfigurationError, PortalClosedError
-from ._calls import Call, interpreter_exit
+from ._calls import Call, CallCancelled, interpreter_exit
 from ._loops import call_tasks, thread_safe_scheduler
 from ._settings import BackendSpec, blocking_wait, resolve_backend, resolve_cancel_grace
 
@@ -46,9 +46,10 @@ __all__ = ("PortalManager", "get_portal_manager")
 class PortalHost:
     """One event loop in its own daemon thread, serving calls for one owner thread."""
 
-    def __init__(self, spec: BackendSpec, name: str, on_exit: Any) -> None:
+    def __init__(self, spec: BackendSpec, name: str, on_start: Any, on_exit: Any) -> None:
         self.spec = spec
         self.alive = False
+        self._stop_requested = False
         self.portal: BlockingPortal
         self._schedule: Callable[..., object]  # the loop's own thread-safe call_soon
         self._stop: anyio.Event
@@ -57,8 +58,13 @@ class PortalHost:
         self._running: set[Call[Any]] = set()  # started as a task
         self._start: Callable[..., Any]
         self._drained: anyio.Event
+        self._on_start = on_start
         self._on_exit = on_exit
         self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        #: Set as the loop thread's last act. Waited on instead of ``Thread.join``, which
+        #: calls ``threading.current_thread()`` (a phantom ``_DummyThread`` for a caller
+        #: started with ``_thread``).
+        self.ended = threading.Event()
         kwargs: dict[str, Any] = {}
         if sys.version_info >= (3, 14):  # pragma: no cover - exercised on 3.14 only
             # Free-threaded builds let a new thread inherit the spawner's context; the
@@ -82,15 +88,42 @@ class PortalHost:
         except RuntimeError:  # the loop has finished
             self._fail_pending()
 
-    def call_soon(self, func: Any, *args: Any) -> None:
-        """Run the plain callable ``func(*args)`` in the loop thread, without waiting."""
+    def call_soon(self, func: Any, *args: Any) -> bool:
+        """Run the plain callable ``func(*args)`` in the loop thread, without waiting.
+
+        Callbacks run in the order they were scheduled, after any call submitted before.
+
+        :return: whether it was scheduled (not if the loop has stopped)
+        """
         try:
             self._schedule(func, *args)
         except RuntimeError:  # the loop has finished
-            pass
+            return False
+        return True
+
+    def cancel(self, call: Call[Any]) -> None:
+        """Cancel ``call`` from any thread, whether or not it was submitted; never blocks.
+
+        Whether the call still has to start is decided in the loop thread, after any
+        submission of it (callbacks run in order), so a Ctrl-C that lands anywhere in
+        :meth:`submit` neither leaves the call running nor its coroutine un-awaited.
+        """
+        if not (self.alive and self.call_soon(self._cancel_in_loop, call)):
+            call.fail(CallCancelled())  # no loop left to run it
+
+    def _cancel_in_loop(self, call: Call[Any]) -> None:
+        if call.on_finish is None:  # not spawned here, and never will be
+            self._pending.discard(call)
+            call.fail(CallCancelled())
+        else:
+            call.cancel_in_loop()
 
     def request_stop(self) -> None:
-        """Ask the loop to cancel its calls and exit. Safe from any thread, never blocks."""
+        """Ask the loop to cancel its calls and exit. Safe from any thread, never blocks.
+
+        A loop that is still starting stops as soon as it is up.
+        """
+        self._stop_requested = True
         if self.alive:
             self.call_soon(self._begin_stop)
 
@@ -123,6 +156,8 @@ class PortalHost:
             self._drained = anyio.Event()
             self.alive = True
             self._ready.set_result(None)
+            if self._stop_requested:  # asked while starting (the alive check missed it)
+                self._begin_stop()
             try:
                 await self._stop.wait()
                 for call in list(self._running):
@@ -132,10 +167,18 @@ class PortalHost:
                         await self._drained.wait()
             finally:
                 self.alive = False
+                # Mark what is left before the loop's own cancellation reaches it, so
+                # Call.run tells it from a cancellation the coroutine raised itself.
+                for call in list(self._running):
+                    call.shut_down = True
+                    call.cancel_in_loop("closed")
                 cancel_calls()
                 await portal.stop(cancel_remaining=True)
 
     def _main(self) -> None:
+        # The thread registers itself: the thread that started it may be interrupted
+        # (Ctrl-C) anywhere in start(), but a loop that runs is always counted.
+        self._on_start(self)
         try:
             anyio.run(
                 self._serve, backend=self.spec.name, backend_options=self.spec.backend_options
@@ -147,6 +190,7 @@ class PortalHost:
             self.alive = False
             self._fail_pending()
             self._on_exit(self)
+            self.ended.set()
 
     def _fail_pending(self) -> None:
         for call in list(self._pending):
@@ -164,8 +208,14 @@ class _ThreadHosts:
         self.hosts: dict[BackendSpec, PortalHost] = {}
 
     def __del__(self) -> None:
-        if self.pid != _process.pid:
-            return  # inherited through fork: these loops never existed in this process
+        # os.getpid(), not the cached _process.pid: in a fork child the other threads'
+        # holders are finalised inside os.fork(), before the after-fork hook has updated
+        # the cache, and asking an inherited loop to stop can block forever on a lock a
+        # parent thread held at the fork (trio's run_sync_soon does).
+        if getattr(self, "pid", None) != os.getpid():
+            # Inherited through fork: these loops never existed in this process. (No
+            # pid: a Ctrl-C interrupted __init__, and there are no hosts either.)
+            return
         for host in self.hosts.values():
             try:
                 host.request_stop()
@@ -226,8 +276,8 @@ class PortalManager:
             host.request_stop()
         wait = blocking_wait(resolve_cancel_grace() if timeout is None else timeout)
         for host in hosts:
-            if host.thread.ident is not None and host.thread is not threading.current_thread():
-                host.thread.join(wait)
+            if host.thread.ident not in (None, threading.get_ident()):
+                host.ended.wait(wait)
 
     def host(self, spec: BackendSpec) -> PortalHost:
         """The calling thread's running host for ``spec``, started on first use."""
@@ -254,16 +304,19 @@ class PortalManager:
                     "the uvloop backend needs the uvloop package; install it with "
                     "`pip install 'agentbridge[uvloop]'` or choose backend='asyncio'"
                 ) from None
-        owner = threading.current_thread().name
-        host = PortalHost(spec, f"agentbridge-portal-{spec}-for-{owner}", self._forget)
-        with self._lock:
-            self._hosts.add(host)
+        name = f"agentbridge-portal-{spec}-for-{_owner_name()}"
+        host = PortalHost(spec, name, self._track, self._forget)
         try:
             host.start()
         except BaseException:
-            self._forget(host)
+            # E.g. Ctrl-C while the loop starts: it must not run on untracked.
+            host.request_stop()
             raise
         return host
+
+    def _track(self, host: PortalHost) -> None:
+        with self._lock:
+            self._hosts.add(host)
 
     def _forget(self, host: PortalHost) -> None:
         with self._lock:
@@ -273,6 +326,19 @@ class PortalManager:
         self._lock = threading.Lock()
         self._hosts = set()
         self._local = threading.local()
+
+
+def _owner_name() -> str:
+    """The calling thread's name, or its ident if :mod:`threading` does not know it.
+
+    ``threading.current_thread()`` would register a phantom ``_DummyThread`` for a
+    thread started with :func:`_thread.start_new_thread`, kept until the process ends.
+    """
+    ident = threading.get_ident()
+    for thread in threading.enumerate():
+        if thread.ident == ident:
+            return thread.name
+    return f"thread-{ident}"
 
 
 class _Process:

@@ -8,11 +8,13 @@ worker thread (rule 2) goes back to its host loop, one nesting level deeper.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import inspect
 import sys
 import threading
 from collections.abc import Awaitable, Callable
-from types import CoroutineType
+from inspect import CO_COROUTINE
+from types import CoroutineType, FunctionType, MethodType
 from typing import Any, TypeVar, overload
 
 from .._exceptions import BridgeTimeoutError, BridgeUsageError, NotAwaitableError, PortalClosedError
@@ -127,15 +129,15 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
     if unexpected:
         _close_if_coroutine(fn)
         raise BridgeUsageError(_unexpected_keywords_message(fn, unexpected))
-    if (
-        timeout is None
-        and backend is None
-        and backend_options is None
-        and on_running_loop is None
-        and manager is None
-    ):
-        return run_with(DEFAULT_OPTIONS, fn, args)  # the common case: no keyword call
     try:
+        if (
+            timeout is None
+            and backend is None
+            and backend_options is None
+            and on_running_loop is None
+            and manager is None
+        ):
+            return run_with(DEFAULT_OPTIONS, fn, args)  # the common case: no keyword call
         options = CallOptions.of(
             timeout=timeout,
             backend=backend,
@@ -143,24 +145,78 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
             on_running_loop=on_running_loop,
             manager=manager,
         )
+        return run_with(options, fn, args)
     except BaseException:
-        _close_if_coroutine(fn)
+        # Invalid options, or a Ctrl-C on entry to run_with, before its own try: then
+        # a coroutine passed in was never started. (One run_with handed over has been
+        # run, cancelled or closed by now.)
+        if inspect.iscoroutine(fn) and inspect.getcoroutinestate(fn) == inspect.CORO_CREATED:
+            fn.close()
         raise
-    return run_with(options, fn, args)
 
 
 def run_with(options: CallOptions, fn: Any, args: tuple[Any, ...]) -> Any:
     """:func:`run_sync` with its options already checked and frozen."""
+    # One try covers the whole hand-off, so that a Ctrl-C landing anywhere in it is
+    # turned into a cancellation. Python delivers a signal only on entry to a function
+    # or after a call into C returns, so the state the handler reads (host, call,
+    # call.target) is always stored before the next point where one can land.
+    host: PortalHost | None = None
+    call: Call[Any] | None = None
     try:
         defaults = current_defaults()
         limit = resolve_timeout(options.timeout, defaults)
         where = route(options, defaults, fn)
-    except BaseException:
-        _close_if_coroutine(fn)
+        if not isinstance(where, PortalHost):
+            return _run_on_host_loop(where, _awaitable_of(fn, args), limit)
+        host = where
+        call = Call(None, limit)
+        _bind(call, fn, args)
+        host.submit(call)
+        return _wait_for(host, call, limit)
+    except BaseException as exc:
+        if call is None or (call.target is None and not call.started):
+            # Nothing was handed over: an awaitable passed in is ours to close.
+            _close_if_coroutine(fn)
+        elif isinstance(exc, KeyboardInterrupt):
+            assert host is not None
+            _cancel_and_wait(host, call)
+        if isinstance(exc, PortalClosedError) and _exiting_off_the_main_thread():
+            # A daemon thread at interpreter exit, whether its call was waiting or
+            # new: raising would only print a traceback from a thread the interpreter
+            # is about to freeze. Stay parked, quietly.
+            threading.Event().wait()
         raise
-    if isinstance(where, PortalHost):
-        return _run_on_portal(where, _awaitable_of(fn, args), limit)
-    return _run_on_host_loop(where, _awaitable_of(fn, args), limit)
+
+
+def _exiting_off_the_main_thread() -> bool:
+    return interpreter_exit.in_progress and threading.get_ident() != threading.main_thread().ident
+
+
+def _bind(call: Call[Any], fn: Any, args: tuple[Any, ...]) -> None:
+    """Give ``call`` what it runs; a coroutine function is only called in the loop.
+
+    Calling one runs none of its code, and deferring the call leaves no coroutine in
+    this thread for a Ctrl-C to orphan (a C callable such as ``functools.partial``
+    returns through a point where Python delivers signals).
+    """
+    if not callable(fn):
+        call.target = _awaitable_alone(fn, args)
+    elif _only_makes_a_coroutine(fn):
+        call.args = args
+        call.target = fn
+    else:
+        call.target = fn(*args)
+        _check_result(fn, call.target)
+
+
+def _only_makes_a_coroutine(fn: Any) -> bool:
+    """Whether ``fn`` is (a partial of) an ``async def`` function or bound method."""
+    while type(fn) is functools.partial:
+        fn = fn.func
+    if type(fn) is MethodType:
+        fn = fn.__func__
+    return type(fn) is FunctionType and bool(fn.__code__.co_flags & CO_COROUTINE)
 
 
 def _close_if_coroutine(fn: object) -> None:
@@ -183,28 +239,37 @@ def _unexpected_keywords_message(fn: object, unexpected: dict[str, Any]) -> str:
 
 def _awaitable_of(fn: Any, args: tuple[Any, ...]) -> Awaitable[Any]:
     if not callable(fn):
-        if inspect.isawaitable(fn):
-            if not args:
-                return fn
-            close_awaitable(fn)
-            raise NotAwaitableError(
-                f"run_sync() got the awaitable {fn!r} and positional arguments too: an "
-                f"awaitable is already called and takes none. Pass the coroutine "
-                f"function and its arguments, run_sync(fn, *args), or the awaitable "
-                f"alone, run_sync(fn(*args))"
-            )
-        if inspect.isasyncgen(fn):
-            raise NotAwaitableError(
-                f"run_sync() got the async generator {fn.__qualname__}(), which is "
-                f"iterated, not awaited; iterate it with agentbridge.iterate_sync(...)"
-            )
-        raise NotAwaitableError(
-            f"run_sync() needs a coroutine function or an awaitable, got {fn!r} "
-            f"({type(fn).__name__})"
-        )
+        return _awaitable_alone(fn, args)
     result = fn(*args)
+    _check_result(fn, result)
+    return result  # type: ignore[no-any-return]
+
+
+def _awaitable_alone(fn: Any, args: tuple[Any, ...]) -> Awaitable[Any]:
+    if inspect.isawaitable(fn):
+        if not args:
+            return fn
+        close_awaitable(fn)
+        raise NotAwaitableError(
+            f"run_sync() got the awaitable {fn!r} and positional arguments too: an "
+            f"awaitable is already called and takes none. Pass the coroutine "
+            f"function and its arguments, run_sync(fn, *args), or the awaitable "
+            f"alone, run_sync(fn(*args))"
+        )
+    if inspect.isasyncgen(fn):
+        raise NotAwaitableError(
+            f"run_sync() got the async generator {fn.__qualname__}(), which is "
+            f"iterated, not awaited; iterate it with agentbridge.iterate_sync(...)"
+        )
+    raise NotAwaitableError(
+        f"run_sync() needs a coroutine function or an awaitable, got {fn!r} ({type(fn).__name__})"
+    )
+
+
+def _check_result(fn: Any, result: Any) -> None:
+    """Raise :class:`NotAwaitableError` unless ``fn`` returned an awaitable."""
     if type(result) is CoroutineType or inspect.isawaitable(result):
-        return result
+        return
     name = getattr(fn, "__qualname__", None) or repr(fn)
     if inspect.isasyncgen(result):
         result.aclose().close()
@@ -257,45 +322,31 @@ def _close_unstarted(awaitable: Awaitable[Any]) -> None:
         close_awaitable(awaitable)
 
 
-def _run_on_portal(host: PortalHost, awaitable: Awaitable[T], limit: float | None) -> T:
-    call: Call[T] = Call(awaitable, limit)
-    host.submit(call)
+def _wait_for(host: PortalHost, call: Call[T], limit: float | None) -> T:
+    """The outcome of a submitted ``call``, waiting at most its timeout plus the grace."""
     future = call.future
+    if limit is None:
+        return future.result()
     try:
-        if limit is None:
-            return future.result()
-        try:
-            return future.result(blocking_wait(limit + resolve_cancel_grace()))
-        except concurrent.futures.TimeoutError:  # not the built-in one before 3.11
-            if future.done():
-                raise
-        host.call_soon(call.cancel_in_loop)
-        raise BridgeTimeoutError(
-            f"the call did not finish within its timeout of {limit:g} s, and it ignored "
-            f"cancellation for the whole cancel grace period; it was left running on "
-            f"its portal",
-            timeout=limit,
-            abandoned=True,
-        )
-    except KeyboardInterrupt:
-        _cancel_and_wait(host, call)
-        raise
-    except PortalClosedError:
-        if (
-            interpreter_exit.in_progress
-            and threading.current_thread() is not threading.main_thread()
-        ):
-            # A daemon thread at interpreter exit: raising would only print a traceback
-            # from a thread the interpreter is about to freeze. Stay parked, quietly.
-            threading.Event().wait()
-        raise
+        return future.result(blocking_wait(limit + resolve_cancel_grace()))
+    except concurrent.futures.TimeoutError:  # not the built-in one before 3.11
+        if future.done():
+            raise
+    host.call_soon(call.cancel_in_loop)
+    raise BridgeTimeoutError(
+        f"the call did not finish within its timeout of {limit:g} s, and it ignored "
+        f"cancellation for the whole cancel grace period; it was left running on "
+        f"its portal",
+        timeout=limit,
+        abandoned=True,
+    )
 
 
 def _cancel_and_wait(host: PortalHost, call: Call[Any]) -> None:
-    """Cancel ``call`` and give it the grace period to run its cleanup."""
+    """Cancel ``call``, submitted or not, and give it the grace period to clean up."""
     if call.future.done():
         return
-    host.call_soon(call.cancel_in_loop)
+    host.cancel(call)
     try:
         concurrent.futures.wait([call.future], timeout=blocking_wait(resolve_cancel_grace()))
     except KeyboardInterrupt:

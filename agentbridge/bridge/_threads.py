@@ -271,7 +271,10 @@ def host_loop_of_current_thread() -> HostLoop | None:
     if kind == "plain":
         return None
     portal = worker_thread_portal(trio_first=kind == "trio")
-    if portal is None:
+    if portal is None or threading.get_ident() == threading.main_thread().ident:
+        # The main thread is never a loop's worker, but it can look like one: a child
+        # forked in a worker thread runs on in that thread, made its main thread, with
+        # the thread-locals that said it was a worker and no loop behind them.
         _role.kind = "plain"
         return None
     if portal is anyio.from_thread:

@@ -59,7 +59,7 @@ FORK_HELPERS = """
             "open_portals": ab.get_portal_manager().open_portals,
         }
 
-    def fork_and_run(body, timeout=15):
+    def fork_and_run(body, timeout=15, exit=sys.exit):
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -71,7 +71,7 @@ FORK_HELPERS = """
                 report, code = {"error": repr(exc)}, 3
             os.write(write_end, json.dumps(report).encode())
             os.close(write_end)
-            sys.exit(code)  # a normal exit: the child's atexit hooks run too
+            exit(code)  # sys.exit: a normal exit, the child's atexit hooks run too
         os.close(write_end)
         deadline = time.monotonic() + timeout
         while True:
@@ -195,3 +195,101 @@ def test_prefork_server_style(backend: str) -> None:
     )
     worker = {**EXPECTED_CHILD, "threaded": [100]}
     assert reports == [worker, worker, {"warmup": 42, "parent_same_loop": True, "parent_after": 14}]
+
+
+WORKERS = [
+    pytest.param("asyncio", "ab.to_thread", id="asyncio-ab.to_thread"),
+    pytest.param("asyncio", "anyio.to_thread", id="asyncio-anyio.to_thread"),
+    pytest.param("trio", "ab.to_thread", id="trio-ab.to_thread"),
+    pytest.param("trio", "anyio.to_thread", id="trio-anyio.to_thread"),
+    pytest.param("trio", "trio.to_thread", id="trio-trio.to_thread"),
+]
+
+
+@pytest.mark.parametrize(("backend", "offload"), WORKERS)
+def test_child_forked_from_a_worker_thread_opens_its_own_portal(backend: str, offload: str) -> None:
+    """A child forked inside a worker thread of a running loop (``ab.to_thread``,
+    ``anyio.to_thread``, ``trio.to_thread``) is no worker there: the loop that spawned
+    the thread does not exist in the child. Its first call opens a fresh portal and
+    runs in the child instead of waiting forever for the parent's loop. In the parent,
+    the same worker thread still reaches its host loop afterwards.
+    """
+    hop = "ab.to_thread" if offload == "ab.to_thread" else f"{offload}.run_sync"
+    reports = run_fork_script(
+        f"""
+        import trio
+
+        async def host_token():
+            return id(anyio.lowlevel.current_token().native_token)
+
+        def in_worker(host):
+            # The child exits with os._exit: in a worker thread, SystemExit would be
+            # caught by the worker's own loop, which waits for work forever.
+            report = fork_and_run(child_body, timeout=8, exit=os._exit)
+            report["parent_still_on_host"] = ab.run_sync(host_token) == host
+            return report
+
+        async def main():
+            host = await host_token()
+            return await {hop}(in_worker, host)
+
+        print(json.dumps(anyio.run(main, backend=backend)))
+        """,
+        backend,
+    )
+    assert reports == [{**EXPECTED_CHILD, "parent_still_on_host": True}]
+
+
+FORK_WHILE_THREADS_CALL = """
+    import trio
+
+    stop = threading.Event()
+    calls = [0, 0]
+
+    def caller(slot):
+        while not stop.is_set():
+            ab.run_sync(double, 1, backend=backend)
+            calls[slot] += 1
+
+    threads = [threading.Thread(target=caller, args=(slot,)) for slot in range(2)]
+    for thread in threads:
+        thread.start()
+    while min(calls) == 0:  # both threads have a portal and are calling
+        time.sleep(0.001)
+
+    hung = exited = 0
+    for _ in range(FORKS):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)  # the child runs nothing of its own: only fork's own hooks
+        deadline = time.monotonic() + 3
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                exited += os.waitstatus_to_exitcode(status) == 0
+                break
+            if time.monotonic() > deadline:
+                hung += 1
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                break
+            time.sleep(0.001)
+        if hung:
+            break  # one hang is the failure; do not wait for more of them
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    print(json.dumps({"hung": hung, "exited": exited, "callers_done": calls[0] > 0 < calls[1]}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_fork_while_two_threads_call_never_deadlocks_the_child(backend: str) -> None:
+    """Forking again and again while two other threads make calls in a loop: every
+    child exits at once. The child's thread cleanup (which finalises the other threads'
+    portal holders) runs before the after-fork hook; it must neither talk to an
+    inherited loop nor wait on a lock a parent thread held at the fork.
+    """
+    forks = 60
+    reports = run_fork_script(FORK_WHILE_THREADS_CALL.replace("FORKS", str(forks)), backend)
+    assert reports == [{"hung": 0, "exited": forks, "callers_done": True}]

@@ -479,3 +479,100 @@ def test_fifty_threads_times_twenty_calls(portal_backend: str) -> None:
         assert len(set().union(*loops.values())) == 50
     finally:
         manager.close()
+
+
+# --- 6. threads started with _thread never get a phantom threading.Thread ----------------
+
+
+def test_raw_threads_calling_get_no_phantom_thread_objects(portal_backend: str) -> None:
+    """Threads started with ``_thread.start_new_thread`` (unknown to :mod:`threading`)
+    open a portal, make a call and close their manager without the bridge ever calling
+    ``threading.current_thread()`` for them, which would register a ``_DummyThread``
+    that outlives the thread.
+    """
+    import _thread
+
+    count = 8
+    done = [threading.Event() for _ in range(count)]
+    outcomes: list[tuple[int, int, bool]] = []
+    idents: list[int] = []
+
+    def raw(index: int) -> None:
+        manager = ab.PortalManager()
+        try:
+            result = ab.run_sync(double, index, backend=portal_backend, manager=manager)
+            manager.close()
+            ident = threading.get_ident()
+            idents.append(ident)
+            phantom = any(thread.ident == ident for thread in threading.enumerate())
+            outcomes.append((index, result, phantom))
+        finally:
+            done[index].set()
+
+    for index in range(count):
+        _thread.start_new_thread(raw, (index,))
+    assert all(event.wait(10) for event in done)
+    assert sorted(outcomes) == [(index, 2 * index, False) for index in range(count)]
+    dummies = [
+        thread
+        for thread in threading.enumerate()
+        if type(thread).__name__ == "_DummyThread" and thread.ident in idents
+    ]
+    assert dummies == []
+
+
+NEW_CALL_AFTER_THE_EXIT_HOOK = """
+    import atexit, sys, threading, time
+
+    backend, opened = sys.argv[1:3]
+    release = threading.Event()
+
+    def parked_or_gone(thread):
+        # The thread ended, or is blocked in a wait called from agentbridge (parked).
+        frame = sys._current_frames().get(thread.ident)
+        while frame is not None:
+            if "agentbridge" in frame.f_code.co_filename:
+                return True
+            frame = frame.f_back
+        return not thread.is_alive()
+
+    def release_after_the_bridge_closed():
+        release.set()
+        deadline = time.monotonic() + 10
+        while not parked_or_gone(late) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        print("late caller parked or gone", flush=True)
+
+    # Registered before agentbridge is imported: it runs after the bridge's exit hook.
+    atexit.register(release_after_the_bridge_closed)
+
+    import agentbridge as ab
+
+    async def one():
+        return 1
+
+    def late_caller():
+        if opened == "opened":
+            ab.run_sync(one, backend=backend)  # its portal is closed by the exit hook
+        release.wait()
+        ab.run_sync(one, backend=backend)
+
+    late = threading.Thread(target=late_caller, daemon=True)
+    late.start()
+    print("main done", flush=True)
+"""
+
+
+@pytest.mark.parametrize("opened", ["first-call", "opened"])
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_new_call_from_a_daemon_thread_after_the_exit_hook_is_quiet(
+    backend: str, opened: str
+) -> None:
+    """A daemon thread that starts a call only after the bridge's exit hook has closed
+    the portals (its first call, or one on its closed portal) stays parked quietly, as
+    a daemon thread already waiting does: exit status 0, nothing on stderr.
+    """
+    outcome = run_snippet(NEW_CALL_AFTER_THE_EXIT_HOOK, args=[backend, opened], timeout=20)
+    assert outcome.lines == ["main done", "late caller parked or gone"], outcome.describe()
+    assert outcome.returncode == 0, outcome.describe()
+    assert outcome.stderr == "", outcome.describe()
