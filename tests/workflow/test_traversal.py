@@ -293,6 +293,7 @@ def test_an_empty_slot_is_a_clear_error() -> None:
 
 def test_pydantic_model_fields_are_read_and_computed_fields_are_not() -> None:
     import pydantic
+
     log: list[str] = []
 
     class Inner(pydantic.BaseModel):  # type: ignore[misc, name-defined]
