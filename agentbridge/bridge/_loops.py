@@ -17,9 +17,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from contextvars import copy_context
+from functools import partial
 from types import FrameType, ModuleType
 from typing import Any, Literal, cast
 
@@ -81,9 +82,10 @@ _complete: dict[str, ModuleType] = {}
 RawValues = tuple[object, ...]
 
 
-def environment_reader(names: tuple[str, ...]) -> Callable[[], RawValues]:
-    """A function returning the raw values of the variables ``names``, to compare with
-    an earlier read; :func:`decoded` turns one into what :meth:`os.environ.get` returns.
+def environment_reader(names: tuple[str, ...]) -> Callable[[], Iterator[object]]:
+    """A function returning the raw values of the variables ``names`` (an iterator: make
+    it a tuple, :data:`RawValues`, to compare with an earlier read); :func:`decoded`
+    turns one into what :meth:`os.environ.get` returns.
 
     Private hook: ``os.environ._data`` (CPython, since 3.2), the dict of bytes behind
     :data:`os.environ` on POSIX, kept in step with every change made through
@@ -101,11 +103,8 @@ def environment_reader(names: tuple[str, ...]) -> Callable[[], RawValues]:
         environ_get, keys = os.environ.get, names
     else:
         environ_get, keys = data.get, tuple(os.fsencode(name) for name in names)
-
-    def read() -> RawValues:
-        return tuple(map(environ_get, keys))
-
-    return read
+    # A partial of map: no Python frame on a read, which every blocking call makes.
+    return partial(map, environ_get, keys)
 
 
 def decoded(raw: object) -> str | None:
@@ -123,17 +122,21 @@ def running_library() -> Library | None:
     here (a blocking call from a plain thread), and a raised and caught exception costs
     several times the whole check. uvloop's loops register through the same function.
     """
-    asyncio = _module("asyncio")
+    # Every blocking call asks this, so the modules are looked up in _complete first (a
+    # dict lookup, where a call of _module costs a Python frame).
+    asyncio = _complete.get("asyncio") or _module("asyncio")
     if asyncio is not None and asyncio._get_running_loop() is not None:
         return "asyncio"
-    trio = _module("trio")
+    if "trio" not in sys.modules:  # the usual case in an asyncio program
+        return None
+    trio = _complete.get("trio") or _module("trio")
     # trio names itself in sniffio's thread-local for the whole of a run (sniffio's
     # contract with async libraries; trio imports sniffio). Reading it raises nothing,
     # where trio.lowlevel.in_trio_run() raises and catches an AttributeError in every
     # thread without a run: 1.3 us on each call from a worker thread.
     if trio is None:
         return None
-    sniffio = _module("sniffio")
+    sniffio = _complete.get("sniffio") or _module("sniffio")
     if (sniffio is None or sniffio.thread_local.name == "trio") and trio.lowlevel.in_trio_run():
         return "trio"
     return None
@@ -194,26 +197,26 @@ def worker_thread_portal(*, trio_first: bool = False) -> ModuleType | None:
     :param trio_first: ask trio first (in a thread last found to be a trio worker, where
         anyio's check would raise and catch an exception)
     """
-    trio = _module("trio")
-    if trio_first and trio is not None and _trio_worker(trio):
-        return cast(ModuleType, trio.from_thread)
+    if trio_first:
+        portal = _trio_worker_portal()
+        if portal is not None:
+            return portal
     try:
         anyio.from_thread.check_cancelled()
     except NoEventLoopError:
-        pass
-    else:
-        return anyio.from_thread
-    if trio is not None and _trio_worker(trio):
-        return cast(ModuleType, trio.from_thread)
-    return None
+        return None if trio_first else _trio_worker_portal()
+    return anyio.from_thread
 
 
-def _trio_worker(trio: ModuleType) -> bool:
+def _trio_worker_portal() -> ModuleType | None:
+    trio = _complete.get("trio") or _module("trio")
+    if trio is None:
+        return None
     try:
         trio.from_thread.check_cancelled()
     except RuntimeError:
-        return False
-    return True
+        return None
+    return cast(ModuleType, trio.from_thread)
 
 
 def is_cancellation(exc: BaseException) -> bool:

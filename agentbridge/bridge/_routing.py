@@ -165,9 +165,21 @@ def run_with(options: CallOptions, fn: Any, args: tuple[Any, ...]) -> Any:
     call: Call[Any] | None = None
     try:
         defaults = current_defaults()
-        limit = resolve_timeout(options.timeout, defaults)
+        timeout = options.timeout
+        limit = defaults.timeout if timeout is None else resolve_timeout(timeout, defaults)
         where = route(options, defaults, fn)
         if not isinstance(where, PortalHost):
+            if limit is None and (
+                (type(fn) is FunctionType and fn.__code__.co_flags & CO_COROUTINE)
+                or _only_makes_a_coroutine(fn)
+            ):
+                # The hot path of a server's threadpool: a coroutine function back to
+                # the worker's host loop, which calls it, as from_thread.run(fn) does.
+                depth = reentry_depth.set(reentry_depth.get() + 1)  # see _run_on_host_loop
+                try:
+                    return where.run(fn, *args)
+                finally:
+                    reentry_depth.reset(depth)
             return _run_on_host_loop(where, _awaitable_of(fn, args), limit)
         host = where
         call = Call(None, limit)
@@ -294,6 +306,7 @@ def _run_on_host_loop(host_loop: HostLoop, awaitable: Awaitable[T], limit: float
             # No deadline to enforce: the host loop's own cancel scopes already reach the
             # task (from_thread.run attaches it to the worker's scope), and Ctrl-C never
             # lands in a worker thread, so a Call and its cancel scope would be dead weight.
+            # (The same holds for the hot path in run_with, which has no awaitable.)
             result: T = host_loop.run(_given, awaitable)
             return result
         call: Call[T] = Call(awaitable, limit)

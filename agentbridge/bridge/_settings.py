@@ -271,7 +271,7 @@ def current_defaults() -> Defaults:
     :raises ConfigurationError: naming every invalid ``AGENTBRIDGE_*`` variable; nothing
         is remembered then, so the next call checks again
     """
-    raw = _raw_environment()
+    raw = tuple(_raw_environment())
     current = _current
     if current is not None and current[0] is _configured and current[1] == raw:
         return current[2]

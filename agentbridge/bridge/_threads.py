@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -270,17 +271,35 @@ def host_loop_of_current_thread() -> HostLoop | None:
     kind = _role.kind
     if kind == "plain":
         return None
-    portal = worker_thread_portal(trio_first=kind == "trio")
-    if portal is None or threading.get_ident() == threading.main_thread().ident:
-        # The main thread is never a loop's worker, but it can look like one: a child
-        # forked in a worker thread runs on in that thread, made its main thread, with
-        # the thread-locals that said it was a worker and no loop behind them.
+    # The main thread is never a loop's worker, but it can look like one: a child forked
+    # in a worker thread runs on in that thread, made its main thread, with the
+    # thread-locals that said it was a worker and no loop behind them. So it is asked
+    # first, before anything reads those thread-locals.
+    portal = None
+    if threading.get_ident() != _main_ident:
+        portal = worker_thread_portal(trio_first=kind == "trio")
+    if portal is None:
         _role.kind = "plain"
         return None
     if portal is anyio.from_thread:
         return _ANYIO_HOST
     _role.kind = "trio"
     return _trio_host(portal)
+
+
+#: The main thread's ident, kept up to date across fork (the forking thread becomes the
+#: child's main thread): threading.main_thread().ident costs two Python calls, on every
+#: call from a worker thread.
+_main_ident = threading.main_thread().ident
+
+
+def _main_thread_after_fork() -> None:
+    global _main_ident
+    _main_ident = threading.get_ident()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_main_thread_after_fork)
 
 
 def _trio_host(portal: Any) -> HostLoop:
