@@ -15,6 +15,7 @@ __all__ = (
     "count_then_succeed",
     "crash",
     "fail",
+    "log",
     "mark",
     "pid",
     "unpicklable_result",
@@ -48,6 +49,13 @@ async def async_pid(x: int) -> tuple[int, str, int]:
 def fail(message: str) -> None:
     """Raise a ValueError."""
     raise ValueError(message)
+
+
+def log(entries: Any, name: str) -> int:
+    """Append ``name`` on entry and on exit to a manager's list."""
+    entries.append(f"{name} in")
+    entries.append(f"{name} out")
+    return os.getpid()
 
 
 def count_then_succeed(path: str, succeed_on: int) -> int:

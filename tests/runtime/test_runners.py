@@ -194,6 +194,24 @@ async def test_two_steps_run_at_once_in_two_processes(
 
 
 @pytest.mark.anyio
+async def test_max_concurrency_caps_process_steps(runner: ab.ProcessRunner, manager: Any) -> None:
+    entries = manager.list()
+    workflow = build(
+        *(
+            _on("cpu", id=name, function=steps.log, inputs={"entries": "${inputs.l}", "name": name})
+            for name in ("a", "b", "c")
+        ),
+        inputs=["l"],
+    )
+    runtime = ab.Runtime(runners={"cpu": runner}, max_concurrency=1)
+    await runtime.run_async(workflow, {"l": entries})
+    logged = list(entries)
+    assert sorted(logged) == ["a in", "a out", "b in", "b out", "c in", "c out"]
+    pairs = [logged[i : i + 2] for i in range(0, 6, 2)]
+    assert all(first[:-3] == last[:-4] for first, last in pairs), logged
+
+
+@pytest.mark.anyio
 async def test_a_step_exception_comes_back_with_its_type_and_traceback(
     runner: ab.ProcessRunner,
 ) -> None:
