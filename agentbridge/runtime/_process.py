@@ -10,15 +10,12 @@ thread-safe scheduler.
 from __future__ import annotations
 
 import atexit
-import multiprocessing
 import os
 import pickle
 import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio import get_cancelled_exc_class
@@ -28,6 +25,12 @@ from ..bridge._loops import thread_safe_scheduler
 from ._plan import StepCall
 from ._runner import StepRunner
 from ._worker import Outcome, invoke
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+# multiprocessing and the pool are imported on first use of a runner: importing the
+# runtime does not pay for them (about 15 ms).
 
 __all__ = ("ProcessRunner", "default_process_runner")
 
@@ -128,6 +131,8 @@ class ProcessRunner(StepRunner):
     __slots__ = ("_closed", "_context", "_lock", "_pool", "_workers", "capacity")
 
     def __init__(self, max_workers: int | None = None, *, start_method: str | None = None) -> None:
+        import multiprocessing
+
         if max_workers is None:
             max_workers = os.cpu_count() or 1
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
@@ -188,6 +193,8 @@ class ProcessRunner(StepRunner):
 
     async def run(self, call: StepCall, kwargs: dict[str, Any]) -> Any:
         """Run one attempt in a worker and await its outcome without blocking the loop."""
+        from concurrent.futures.process import BrokenProcessPool
+
         try:
             payload = pickle.dumps((call.fn, kwargs))
         except Exception as exc:
@@ -230,6 +237,8 @@ class ProcessRunner(StepRunner):
     def _submit(
         self, call: StepCall, payload: bytes
     ) -> tuple[ProcessPoolExecutor, Future[Outcome]]:
+        from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
+
         for _ in range(2):
             with self._lock:
                 if self._closed:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -339,3 +341,15 @@ async def test_what_cannot_cross_back_or_out_is_a_clear_step_error(
 class _Unpicklable:
     def __reduce__(self) -> Any:
         raise pickle.PicklingError("not this one")
+
+
+def test_the_runtime_imports_multiprocessing_only_once_a_process_runner_is_made() -> None:
+    code = (
+        "import sys, agentbridge as ab\n"
+        "ab.run_workflow, ab.ProcessRunner\n"
+        "assert 'multiprocessing' not in sys.modules, 'imported early'\n"
+        "ab.ProcessRunner(1)\n"
+        "assert 'multiprocessing' in sys.modules\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(ab.__file__).parent.parent)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=BOUND)
