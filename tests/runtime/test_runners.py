@@ -12,10 +12,12 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import agentbridge as ab
@@ -288,6 +290,49 @@ async def test_cancelling_a_run_drops_work_waiting_for_a_worker(
     after = build(_on("cpu", id="a", function=steps.pid), _on("cpu", id="b", function=steps.pid))
     await ab.Runtime(runners={"cpu": runner}).run_async(after)
     assert not flag.exists()
+
+
+@pytest.mark.anyio
+async def test_cancelling_the_caller_cancels_process_steps(
+    runner: ab.ProcessRunner, manager: Any, tmp_path: Path
+) -> None:
+    release = manager.Event()
+    flag = tmp_path / "queued-ran"
+    events: list[ab.Event] = []
+    workflow = build(
+        _on("cpu", id="hold1", function=steps.wait_for, inputs=HOLD),
+        _on("cpu", id="hold2", function=steps.wait_for, inputs=HOLD),
+        _on("cpu", id="queued", function=steps.mark, inputs={"path": str(flag)}),
+        inputs=["e"],
+    )
+    try:
+        with anyio.move_on_after(0.5) as scope:
+            async for event in ab.Runtime(runners={"cpu": runner}).stream(workflow, {"e": release}):
+                events.append(event)
+    finally:
+        release.set()
+    assert scope.cancelled_caught
+    started = {event.step_id for event in events if isinstance(event, ab.StepStarted)}
+    assert started == {"hold1", "hold2", "queued"}
+    await ab.Runtime(runners={"cpu": runner}).run_async(
+        build(_on("cpu", id="a", function=steps.pid), _on("cpu", id="b", function=steps.pid))
+    )
+    assert not flag.exists()
+
+
+def test_one_runner_serves_runs_of_many_threads_and_loops(runner: ab.ProcessRunner) -> None:
+    workflow = build(_on("cpu", id="a", function=steps.add, inputs={"a": 1, "b": 2}))
+    results: dict[str, ab.WorkflowResult] = {}
+
+    def run_on(backend: str) -> None:
+        results[backend] = ab.run_workflow(workflow, backend=backend, runners={"cpu": runner})
+
+    threads = [threading.Thread(target=run_on, args=(b,)) for b in ("asyncio", "trio")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(BOUND)
+    assert {b: r.outputs for b, r in results.items()} == {"asyncio": {"a": 3}, "trio": {"a": 3}}
 
 
 @pytest.mark.anyio
