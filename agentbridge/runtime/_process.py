@@ -13,6 +13,7 @@ import atexit
 import os
 import pickle
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -128,7 +129,7 @@ class ProcessRunner(StepRunner):
     .. versionadded:: 0.2
     """
 
-    __slots__ = ("_closed", "_context", "_lock", "_pool", "_workers", "capacity")
+    __slots__ = ("__weakref__", "_closed", "_context", "_lock", "_pool", "_workers", "capacity")
 
     def __init__(self, max_workers: int | None = None, *, start_method: str | None = None) -> None:
         import multiprocessing
@@ -150,10 +151,31 @@ class ProcessRunner(StepRunner):
             )
         self.capacity = max_workers
         self._context = multiprocessing.get_context(start_method)
+        self._closed = False
+        self._reset()
+        method = weakref.WeakMethod(self._after_fork)
+
+        def after_fork() -> None:
+            bound = method()
+            if bound is not None:
+                bound()
+
+        os.register_at_fork(after_in_child=after_fork)
+
+    def _reset(self) -> None:
+        # Also in a fork child: the pool's workers and threads are the parent's, and a
+        # lock may have been held by a thread that does not exist here. The child starts
+        # a pool of its own on first use.
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
-        self._workers = _Workers(max_workers)
-        self._closed = False
+        self._workers = _Workers(self.capacity)
+
+    def _after_fork(self) -> None:
+        self._reset()
+        if self._context.get_start_method() == "forkserver":
+            # The fork server is the parent's child, and multiprocessing in a fork
+            # child still tries to wait on it as its own: a child's workers spawn.
+            self._context = self._context.get_context("spawn")
 
     def __enter__(self) -> ProcessRunner:
         return self
@@ -297,6 +319,14 @@ def _unpacked(call: StepCall, outcome: Outcome) -> Any:
 
 _default: ProcessRunner | None = None
 _default_lock = threading.Lock()
+
+
+def _new_default_lock() -> None:
+    global _default_lock
+    _default_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_default_lock)
 
 
 def default_process_runner() -> ProcessRunner:

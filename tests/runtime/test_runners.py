@@ -398,3 +398,55 @@ def test_the_runtime_imports_multiprocessing_only_once_a_process_runner_is_made(
     )
     env = {**os.environ, "PYTHONPATH": str(Path(ab.__file__).parent.parent)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=BOUND)
+
+
+FORK_CHILD = """
+import os, time
+import agentbridge as ab
+from tests.runtime import _process_steps as steps
+
+def main():
+    runner = ab.ProcessRunner(1)
+    workflow = ab.Workflow.from_dict(
+        {"name": "t", "steps": [{"id": "a", "function": steps.pid, "runner": "cpu"}]}
+    )
+    ab.run_workflow(workflow, runners={"cpu": runner})  # the parent's pool is up
+    child = os.fork()
+    if child == 0:
+        try:
+            ab.run_workflow(workflow, runners={"cpu": runner}, timeout=10)
+        except BaseException as exc:
+            print("child:", type(exc).__name__, exc, flush=True)
+            os._exit(1)
+        finally:
+            runner.close()  # os._exit skips the exit hooks: the child's workers stop here
+        os._exit(0)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(child, os.WNOHANG)
+        if done:
+            print("exit", os.waitstatus_to_exitcode(status), flush=True)
+            break
+        time.sleep(0.05)  # polling a child process with a bounded deadline
+    else:
+        os.kill(child, 9)
+        print("child hung", flush=True)
+    runner.close()
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_a_fork_child_gets_workers_of_its_own(tmp_path: Path) -> None:
+    script = tmp_path / "fork_child.py"
+    script.write_text(FORK_CHILD)
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(ab.__file__).parent.parent), str(root)]),
+    }
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=40
+    )
+    assert done.stdout.strip().splitlines()[-1] == "exit 0", done.stdout + done.stderr
