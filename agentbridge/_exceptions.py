@@ -18,7 +18,9 @@ and most also derive from the built-in type a caller would already catch::
         ├── ExpressionError (ValueError)          a ${...} expression is malformed or misses
         ├── StepFailedError                       a step failed; the cause is its error
         ├── StepTimeoutError (TimeoutError)       a step did not finish within its timeout
-        └── WorkflowTimeoutError (TimeoutError)   the whole run did not finish in time
+        ├── WorkflowTimeoutError (TimeoutError)   the whole run did not finish in time
+        └── RunnerError (RuntimeError)            a step runner could not run an attempt
+            └── WorkerCrashedError                its worker process died mid-step
 
 Cancellation and :exc:`KeyboardInterrupt` are never wrapped: they cross the bridge
 as themselves.
@@ -44,8 +46,10 @@ __all__ = (
     "NotAwaitableError",
     "PortalClosedError",
     "Problem",
+    "RunnerError",
     "StepFailedError",
     "StepTimeoutError",
+    "WorkerCrashedError",
     "WorkflowError",
     "WorkflowTimeoutError",
     "WorkflowValidationError",
@@ -307,3 +311,24 @@ class WorkflowTimeoutError(WorkflowError, TimeoutError):
         self.timeout = timeout
         #: The partial result: steps still running when time ran out are ``cancelled``.
         self.result = result
+
+
+class RunnerError(WorkflowError, RuntimeError):
+    """A step runner could not execute an attempt, or bring its outcome back: e.g. a
+    step's inputs, output or exception that cannot be pickled across to or from a
+    worker process, or a runner that was closed.
+
+    The attempt fails with it (and is retried if the step has retries left); a
+    traceback from the worker is its ``__cause__``, as text.
+
+    .. versionadded:: 0.2
+    """
+
+
+class WorkerCrashedError(RunnerError):
+    """The worker process running an attempt died before it finished (``os._exit``, a
+    signal, running out of memory). The runner replaces its pool of workers, so later
+    attempts and runs can use it.
+
+    .. versionadded:: 0.2
+    """

@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/run.py                  # everything: about 2 minutes on 2 vCPUs
     python benchmarks/run.py --quick          # smoke run: small sizes, few rounds
-    python benchmarks/run.py --only bridge    # or: --only workflow, --only imports, --only loading
+    python benchmarks/run.py --only bridge    # or: --only workflow, imports, loading, runners
     python benchmarks/run.py --processes 5    # the spread over 5 processes
 
 Every case is measured side by side with its baselines in interleaved rounds on the
@@ -51,12 +51,14 @@ def _load_suites() -> None:
     import bridge
     import imports
     import loading
+    import runners
     import workflow
 
     SUITES["bridge"] = bridge.groups
     SUITES["workflow"] = workflow.groups
     SUITES["imports"] = imports.groups
     SUITES["loading"] = loading.groups
+    SUITES["runners"] = runners.groups
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -67,7 +69,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("bridge", "workflow", "imports", "loading"),
+        choices=("bridge", "workflow", "imports", "loading", "runners"),
         action="append",
         help="run one suite",
     )

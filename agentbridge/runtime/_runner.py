@@ -50,6 +50,11 @@ class StepRunner(abc.ABC):
         """What cancelling an attempt of ``call`` does, for messages: e.g. ``"it was
         cancelled"``."""
 
+    def refuses(self, call: StepCall) -> str | None:
+        """Why this runner cannot execute ``call`` (e.g. it cannot be pickled), or
+        ``None``; asked when the workflow is validated, before anything runs."""
+        return None
+
 
 class LocalRunner(StepRunner):
     """Async callables awaited on the run's loop; sync ones in worker threads.

@@ -42,6 +42,8 @@ from ._events import Event
 from ._options import RunOptions
 from ._plan import Plan
 from ._results import RunStatus, WorkflowResult
+from ._routes import RoutedRunner, check_runners, route_steps
+from ._runner import LocalRunner, StepRunner
 
 __all__ = ("Executor", "Runtime", "WorkflowLike", "run_workflow", "run_workflow_async")
 
@@ -97,8 +99,12 @@ class Executor:
         branches that do not depend on a failed step run to the end
     :param limits: the most a workflow file or mapping may hold when it is loaded
         here (default: :class:`~agentbridge.LoadLimits` ())
-    :raises WorkflowValidationError: if the workflow is invalid or a name does not
-        resolve
+    :param runners: runners by the names steps give in ``runner:``, such as
+        ``{"cpu": ab.ProcessRunner(max_workers=4)}``; ``thread`` and ``process`` are
+        built in (see :class:`~agentbridge.ProcessRunner`). The caller owns them:
+        closing them is the caller's job.
+    :raises WorkflowValidationError: if the workflow is invalid, a name does not
+        resolve, a step names an unknown runner or one that cannot run it
     :raises ConfigurationError: for an invalid option
 
     .. versionadded:: 0.1
@@ -115,13 +121,16 @@ class Executor:
         allow_imports: Iterable[str] = (),
         fail_fast: bool = True,
         limits: LoadLimits | None = None,
+        runners: Mapping[str, StepRunner] | None = None,
     ) -> None:
         self._backend = _check_backend(backend)
+        checked = check_runners(runners)
         self._options = RunOptions(
             max_threads=max_threads, max_concurrency=max_concurrency, fail_fast=fail_fast
         )
         self._workflow = load_workflow(workflow, limits)
         self._plan = Plan(self._workflow, resolve_targets(self._workflow, registry, allow_imports))
+        self._routes = route_steps(self._plan, checked)
 
     @property
     def workflow(self) -> Workflow:
@@ -189,7 +198,7 @@ class Executor:
         )
 
     async def _run_bound(self, values: dict[str, Any], options: RunOptions) -> WorkflowResult:
-        result = await execute(self._plan, values, options)
+        result = await execute(self._plan, values, options, runner=self._runner(options))
         if result.status is RunStatus.SUCCEEDED:
             return result
         error = result.error
@@ -267,7 +276,14 @@ class Executor:
                 pass  # the consumer stopped listening; the run is being cancelled
 
         with send:
-            await execute(self._plan, values, options, emit=emit)
+            await execute(self._plan, values, options, emit=emit, runner=self._runner(options))
+
+    def _runner(self, options: RunOptions) -> StepRunner | None:
+        """The run's runner, made on its loop: ``None`` (the driver's default) unless
+        some step names a runner of its own."""
+        if not self._routes:
+            return None
+        return RoutedRunner(LocalRunner(options.max_threads), self._routes)
 
 
 class Runtime:
@@ -289,6 +305,7 @@ class Runtime:
         allow_imports: Iterable[str] = (),
         fail_fast: bool = True,
         limits: LoadLimits | None = None,
+        runners: Mapping[str, StepRunner] | None = None,
     ) -> None:
         self._registry = check_registry(registry)
         self._allow_imports = check_allow_imports(allow_imports)
@@ -300,6 +317,7 @@ class Runtime:
             "allow_imports": self._allow_imports,
             "fail_fast": fail_fast,
             "limits": limits,
+            "runners": check_runners(runners),
         }
 
     @property
@@ -367,6 +385,7 @@ def run_workflow(
     backend: str | None = None,
     timeout: float | None = None,
     allow_imports: Iterable[str] = (),
+    runners: Mapping[str, StepRunner] | None = None,
 ) -> WorkflowResult:
     """Run a workflow from synchronous code, in any host, and return its result.
 
@@ -380,7 +399,9 @@ def run_workflow(
 
     .. versionadded:: 0.1
     """
-    executor = Executor(workflow, registry, backend=backend, allow_imports=allow_imports)
+    executor = Executor(
+        workflow, registry, backend=backend, allow_imports=allow_imports, runners=runners
+    )
     return executor.run(inputs, timeout=timeout)
 
 
@@ -391,6 +412,7 @@ async def run_workflow_async(
     registry: Registry | None = None,
     timeout: float | None = None,
     allow_imports: Iterable[str] = (),
+    runners: Mapping[str, StepRunner] | None = None,
 ) -> WorkflowResult:
     """Run a workflow on the calling task's loop, asyncio or trio.
 
@@ -398,7 +420,7 @@ async def run_workflow_async(
 
     .. versionadded:: 0.1
     """
-    executor = Executor(workflow, registry, allow_imports=allow_imports)
+    executor = Executor(workflow, registry, allow_imports=allow_imports, runners=runners)
     return await executor.run_async(inputs, timeout=timeout)
 
 

@@ -23,7 +23,17 @@ __all__ = ("workflow_from_file", "workflow_from_mapping", "workflow_from_yaml")
 
 _WORKFLOW_KEYS: Final = frozenset({"name", "description", "inputs", "steps", "outputs"})
 _STEP_KEYS: Final = frozenset(
-    {"id", *KINDS, "inputs", "depends_on", "timeout", "retries", "retry_delay", "description"}
+    {
+        "id",
+        *KINDS,
+        "inputs",
+        "depends_on",
+        "timeout",
+        "retries",
+        "retry_delay",
+        "runner",
+        "description",
+    }
 )
 
 
@@ -305,6 +315,7 @@ def _step(
             retries=entry.get("retries", 0),
             retry_delay=entry.get("retry_delay", 0.0),
             line=line,
+            runner=entry.get("runner"),
         )
     except WorkflowValidationError as exc:
         problems.extend(exc.problems)

@@ -80,6 +80,10 @@ class Step:
     retry_delay: float = 0.0
     #: The line of the workflow file where the step is defined.
     line: int | None = field(default=None, compare=False)
+    #: The name of the runner that executes the step (``"thread"``, ``"process"`` or
+    #: one given to the runtime), or ``None`` for the default: async steps on the
+    #: run's loop, sync steps in worker threads.
+    runner: str | None = field(default=None, kw_only=True)
     _bindings: dict[str, Binding] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +105,12 @@ class Step:
         if self.timeout is not None and not _positive_number(self.timeout):
             problems.append(
                 f"timeout must be a positive number of seconds, got {quote(self.timeout)}"
+            )
+        if self.runner is not None and not _runner_name(self.runner):
+            problems.append(
+                f"runner must be the name of a runner (an identifier such as process), "
+                f"got {quote(self.runner)}; addresses and import paths belong in the "
+                f"runner object given to the runtime, not in the workflow"
             )
         if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
             problems.append(f"retries must be a whole number, 0 or more, got {quote(self.retries)}")
@@ -468,6 +478,11 @@ def is_callable_target(kind: object, target: object) -> bool:
 def callable_kind(kind: object) -> str:
     """What a step of ``kind`` may call, in words."""
     return "a callable or an object with a run() method" if kind == "agent" else "a callable"
+
+
+def _runner_name(value: object) -> bool:
+    # ASCII only: a name is matched against the runtime's names as written.
+    return isinstance(value, str) and value.isascii() and value.isidentifier()
 
 
 def _positive_number(value: object, *, zero: bool = False) -> bool:

@@ -25,6 +25,7 @@ from typing import Any
 import griffe
 
 _ROLE = re.compile(r":(?:py:)?(func|class|exc|meth|attr|data|mod|obj|const):`(~?)([^`]+)`")
+_EXPLICIT_TITLE = re.compile(r"(?P<title>[^<]+)<(?P<target>[^>]+)>")
 _DOC = re.compile(r":doc:`/?([^`<]+?)`")
 _VERSION = re.compile(
     r"^(?P<indent>[ \t]*)\.\. (?P<kind>versionadded|versionchanged|deprecated):: *(?P<version>\S+)"
@@ -89,8 +90,12 @@ class SphinxRoles(griffe.Extension):
 
     def _role(self, match: re.Match[str], obj: griffe.Object) -> str:
         _, short, target = match.groups()
+        explicit = _EXPLICIT_TITLE.fullmatch(target.strip())
+        if explicit is not None:  # reST's `title <target>` form
+            title, target = explicit["title"].strip(), explicit["target"].strip()
         target = target.strip().removesuffix("()")
-        title = target.rsplit(".", 1)[-1] if short else target
+        if explicit is None:
+            title = target.rsplit(".", 1)[-1] if short else target
         identifier = self._qualify(target, obj)
         return f'<autoref identifier="{identifier}" optional><code>{title}</code></autoref>'
 

@@ -108,7 +108,8 @@ async def cancel_natively(mode: str, worker: Worker, abandon: bool) -> BaseExcep
 
 
 def expected_exception(mode: str) -> type[BaseException]:
-    return asyncio.CancelledError if mode == "task.cancel" else TimeoutError
+    # asyncio.TimeoutError is the built-in TimeoutError only since 3.11.
+    return asyncio.CancelledError if mode == "task.cancel" else asyncio.TimeoutError
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -141,3 +141,24 @@ def test_validate_refuses_a_directory(invoke: Invoke, tmp_path: object) -> None:
     result = invoke("validate", tmp_path)
     assert result.exit_code == 2
     assert "is a directory" in result.stderr
+
+
+def test_validate_knows_the_built_in_runners_and_lists_them_for_an_unknown_one(
+    invoke: Invoke, write_workflow: WriteWorkflow
+) -> None:
+    path = write_workflow("""\
+        name: runners
+        steps:
+          - {id: here, function: cli_add, inputs: {a: 1, b: 2}, runner: thread}
+          - {id: there, function: cli_add, inputs: {a: 1, b: 2}, runner: process}
+    """)
+    assert invoke("validate", path, "--import", STEPS).exit_code == 0
+    path = write_workflow("""\
+        name: runners
+        steps:
+          - {id: there, function: cli_add, inputs: {a: 1, b: 2}, runner: gpu}
+    """)
+    result = invoke("validate", path, "--import", STEPS)
+    assert result.exit_code == 2
+    assert "unknown runner 'gpu'" in result.stderr
+    assert "process, thread" in result.stderr
