@@ -150,8 +150,8 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
         # Invalid options, or a Ctrl-C on entry to run_with, before its own try: then
         # a coroutine passed in was never started. (One run_with handed over has been
         # run, cancelled or closed by now.)
-        if inspect.iscoroutine(fn) and inspect.getcoroutinestate(fn) == inspect.CORO_CREATED:
-            fn.close()
+        if inspect.iscoroutine(fn):
+            _close_unstarted(fn)
         raise
 
 
@@ -212,14 +212,11 @@ def _bind(call: Call[Any], fn: Any, args: tuple[Any, ...]) -> None:
     this thread for a Ctrl-C to orphan (a C callable such as ``functools.partial``
     returns through a point where Python delivers signals).
     """
-    if not callable(fn):
-        call.target = _awaitable_alone(fn, args)
-    elif _only_makes_a_coroutine(fn):
+    if _only_makes_a_coroutine(fn):
         call.args = args
         call.target = fn
     else:
-        call.target = fn(*args)
-        _check_result(fn, call.target)
+        call.target = _awaitable_of(fn, args)
 
 
 def _only_makes_a_coroutine(fn: Any) -> bool:
