@@ -6,15 +6,19 @@ It is built on :mod:`agentbridge.bridge` and :mod:`agentbridge.workflow`.
 
 from __future__ import annotations
 
+from ._dask import DaskRunner
 from ._events import Event, RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
 from ._process import ProcessRunner
+from ._ray import RayRunner
 from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
 from ._runtime import Executor, Runtime, WorkflowLike, run_workflow, run_workflow_async
 
 __all__ = (
+    "DaskRunner",
     "Event",
     "Executor",
     "ProcessRunner",
+    "RayRunner",
     "RunFinished",
     "RunStarted",
     "RunStatus",
