@@ -11,6 +11,7 @@ from typing import Any
 
 __all__ = (
     "add",
+    "announce_then_sleep",
     "async_pid",
     "barrier_pid",
     "count_then_succeed",
@@ -115,3 +116,10 @@ class _Unpicklable(Exception):
 def fail_unpicklable() -> None:
     """Raise an exception that cannot be pickled back."""
     raise _Unpicklable("stuck in the worker")
+
+
+def announce_then_sleep(seconds: float) -> float:
+    """Say on stdout that this step runs, then sleep: a step to interrupt."""
+    print("step started", flush=True)
+    time.sleep(seconds)
+    return seconds
