@@ -54,8 +54,8 @@ class DaskRunner(EngineRunner["Future[Any]"]):
         a temporary folder, removed on :meth:`close`)
     :param cluster_options: more keyword arguments for ``LocalCluster``
     :param connect_timeout: seconds to reach ``address`` before :meth:`start` fails
-    :param capacity: attempts kept waiting on the cluster at once (default: its worker
-        threads when started)
+    :param capacity: attempts a run keeps waiting on the cluster at once (default: four
+        per worker thread when started, at least 64)
     :raises ConfigurationError: for options that contradict each other
 
     .. versionadded:: 0.2
@@ -159,15 +159,15 @@ class DaskRunner(EngineRunner["Future[Any]"]):
     def _submit(self, call: StepCall, kwargs: dict[str, Any], key: str) -> Future[Any]:
         return self.client.submit(call_on_engine, call.fn, kwargs, key=key, pure=False, retries=0)
 
-    def _when_done(self, handle: Future[Any], callback: Callable[[Future[Any]], None]) -> None:
+    def _when_done(self, handle: Future[Any], callback: Callable[[object], None]) -> None:
         handle.add_done_callback(callback)
 
-    def _outcome(self, call: StepCall, handle: Future[Any]) -> Any:
+    def _outcome(self, call: StepCall, finished: Future[Any]) -> Any:
         from distributed.client import FutureCancelledError
         from distributed.scheduler import KilledWorker
 
         try:
-            return handle.result()
+            return finished.result()
         except KilledWorker:
             raise WorkerCrashedError(
                 f"step {call.step.id!r}: the Dask worker running it died (it exited, was "

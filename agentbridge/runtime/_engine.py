@@ -32,6 +32,9 @@ __all__ = ("EngineRunner", "RemoteTraceback")
 
 Handle = TypeVar("Handle")
 
+#: The least default capacity of an engine runner.
+MIN_CAPACITY = 64
+
 #: What cancelling the current task's last engine attempt did, for its step's result.
 _cancelled_how: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "agentbridge_engine_cancelled_how", default=None
@@ -64,7 +67,9 @@ class EngineRunner(StepRunner, Generic[Handle]):
             )
         self.capacity_hint = capacity
         #: Attempts a run keeps waiting on the engine at once: the ``capacity`` given,
-        #: else the engine's worker slots when it started.
+        #: else four per worker slot the engine had when it started (at least
+        #: :data:`MIN_CAPACITY`). More than it has slots: the engine queues them, and
+        #: ships the next as soon as a slot frees, without a round trip to the run.
         self.capacity = capacity or 1
         self._lock = threading.Lock()
         self._state = "new"
@@ -91,7 +96,7 @@ class EngineRunner(StepRunner, Generic[Handle]):
                 raise RunnerError(f"this {self.engine} runner was closed; make a new one")
             slots = self._open()
             if self.capacity_hint is None:
-                self.capacity = max(1, slots)
+                self.capacity = max(MIN_CAPACITY, 4 * slots)
             self._state = "started"
 
     def close(self) -> None:
@@ -136,10 +141,10 @@ class EngineRunner(StepRunner, Generic[Handle]):
         schedule = thread_safe_scheduler()
         box: list[tuple[bool, Any]] = []
 
-        def done(handle: Handle) -> None:
+        def done(finished: object) -> None:
             # In a thread of the engine's: fetching the outcome may block here.
             try:
-                box.append((True, self._outcome(call, handle)))
+                box.append((True, self._outcome(call, finished)))
             except BaseException as exc:
                 box.append((False, exc))
             try:
@@ -172,7 +177,7 @@ class EngineRunner(StepRunner, Generic[Handle]):
         call: StepCall,
         kwargs: dict[str, Any],
         key: str,
-        done: Callable[[Handle], None],
+        done: Callable[[object], None],
     ) -> Handle:
         state = self._state
         if state != "started":
@@ -207,12 +212,12 @@ class EngineRunner(StepRunner, Generic[Handle]):
         """Hand one attempt to the engine under the unique ``key``."""
 
     @abc.abstractmethod
-    def _when_done(self, handle: Handle, callback: Callable[[Handle], None]) -> None:
+    def _when_done(self, handle: Handle, callback: Callable[[object], None]) -> None:
         """Have the engine call ``callback`` in a thread of its own once ``handle`` is
-        done."""
+        done, with what :meth:`_outcome` reads the outcome from."""
 
     @abc.abstractmethod
-    def _outcome(self, call: StepCall, handle: Handle) -> Any:
+    def _outcome(self, call: StepCall, finished: Any) -> Any:
         """The output of a done attempt, or raise its exception as the step's own (or a
         :class:`RunnerError`); may block."""
 

@@ -59,8 +59,8 @@ class RayRunner(EngineRunner["ObjectRef[Any]"]):
     :param num_cpus: the local Ray's CPUs (default: the machine's)
     :param temp_dir: the local Ray's session folder (default: Ray's, under ``/tmp/ray``)
     :param init_options: more keyword arguments for ``ray.init``
-    :param capacity: attempts kept waiting on Ray at once (default: the cluster's CPUs
-        when started)
+    :param capacity: attempts a run keeps waiting on Ray at once (default: four per CPU
+        of the cluster when started, at least 64)
     :raises ConfigurationError: for options that contradict each other
 
     .. versionadded:: 0.2
@@ -103,6 +103,12 @@ class RayRunner(EngineRunner["ObjectRef[Any]"]):
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         import ray
 
+        if ray.is_initialized() and self.address is not None:
+            raise RunnerError(
+                f"Ray is already initialised in this process (one session per process), so "
+                f"it cannot also connect to {self.address}; make the RayRunner without an "
+                f"address to use that session"
+            )
         if not ray.is_initialized():
             try:
                 ray.init(self.address, **self.init_options)
@@ -128,18 +134,15 @@ class RayRunner(EngineRunner["ObjectRef[Any]"]):
         ref: ObjectRef[Any] = self._remote.options(name=key).remote(call.fn, kwargs)
         return ref
 
-    def _when_done(
-        self, handle: ObjectRef[Any], callback: Callable[[ObjectRef[Any]], None]
-    ) -> None:
+    def _when_done(self, handle: ObjectRef[Any], callback: Callable[[object], None]) -> None:
         future: Future[Any] = handle.future()
-        future.add_done_callback(lambda _: callback(handle))
+        future.add_done_callback(callback)
 
-    def _outcome(self, call: StepCall, handle: ObjectRef[Any]) -> Any:
-        import ray
+    def _outcome(self, call: StepCall, finished: Future[Any]) -> Any:
         from ray import exceptions
 
         try:
-            return ray.get(handle)
+            return finished.result()
         except exceptions.RayTaskError as exc:
             cause = exc.cause
             trace = RemoteTraceback(_ANSI.sub("", str(exc)))

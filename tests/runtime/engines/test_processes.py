@@ -121,3 +121,9 @@ def test_options_that_contradict_each_other_are_refused() -> None:
         ab.RayRunner("auto", num_cpus=1)
     with pytest.raises(ab.ConfigurationError, match="capacity must be a whole number"):
         ab.DaskRunner(capacity=0)
+
+
+def test_a_second_ray_address_in_one_process_is_refused(ray_runner: ab.RayRunner) -> None:
+    elsewhere = ab.RayRunner("ray://127.0.0.1:1")
+    with pytest.raises(ab.RunnerError, match="already initialised in this process"):
+        elsewhere.start()
