@@ -154,3 +154,9 @@ def test_a_run_result_given_by_a_plain_step_leaks_no_private_state(reg: ab.Regis
     assert output["output"] == "echo: hi"
     assert not [key for key in output if key.startswith("_")]
     assert "_state" not in json.dumps(result.to_dict())
+
+
+async def test_an_agent_given_as_the_step_s_target_runs_without_a_registry() -> None:
+    step = ab.Step("ask", "agent", echo_agent(), inputs={"prompt": "direct"})
+    result = await ab.run_workflow_async(ab.Workflow("w", (step,)))
+    assert result.outputs == {"ask": "echo: direct"}
