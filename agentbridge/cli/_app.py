@@ -79,6 +79,11 @@ def cli() -> None:
     help="Cancel the run if it has not finished after SECONDS (exit code 1).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print only the result, as JSON.")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="End with a row for every step, however many (default: large runs are condensed).",
+)
 @_debug
 def run(
     file: Path,
@@ -87,6 +92,7 @@ def run(
     backend: str | None,
     timeout: float | None,
     as_json: bool,
+    full: bool,
     debug: bool,
 ) -> None:
     """Run the workflow in FILE, with live progress per step, then a summary.
@@ -107,7 +113,7 @@ def run(
         else:
             console = Console(highlight=False)
             result = follow(console, workflow, events)
-            print_result(console, result)
+            print_result(console, result, full=full)
     if status_name(result.status) != "succeeded":
         if debug:
             for error in _errors_of(result):
