@@ -19,7 +19,10 @@ from ._loading import import_modules, parse_inputs
 from ._progress import follow, follow_quietly
 from ._summary import failure_lines, print_result, print_workflow
 
-__all__ = ("cli",)
+__all__ = ("BACKENDS", "cli")
+
+#: What ``--backend`` offers: every backend the library runs on.
+BACKENDS = ("asyncio", "trio", "uvloop")
 
 # The options both commands take, defined once.
 _file = click.argument(
@@ -67,7 +70,7 @@ def cli() -> None:
 @_imports
 @click.option(
     "--backend",
-    type=click.Choice(["asyncio", "trio"]),
+    type=click.Choice(BACKENDS),
     default=None,
     help="The event loop the run uses (default: asyncio, or $AGENTBRIDGE_BACKEND).",
 )
