@@ -279,19 +279,32 @@ def test_a_bad_timeout_is_a_usage_error(
     assert "Invalid value for '--timeout'" in result.stderr
 
 
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize(
+    ("backend", "library", "loop"),
+    [
+        ("asyncio", "asyncio", "asyncio"),
+        pytest.param(
+            "uvloop",
+            "asyncio",
+            "uvloop",
+            marks=pytest.mark.skipif(sys.platform == "win32", reason="uvloop is POSIX-only"),
+        ),
+        ("trio", "trio", "trio"),
+    ],
+)
 def test_backend_chooses_the_event_loop(
-    invoke: Invoke, write_workflow: WriteWorkflow, backend: str
+    invoke: Invoke, write_workflow: WriteWorkflow, backend: str, library: str, loop: str
 ) -> None:
     path = write_workflow("""\
         name: which
         steps:
-          - id: loop
-            tool: cli_backend
+          - {id: library, tool: cli_backend}
+          - {id: loop, tool: cli_loop}
     """)
     result = invoke("run", path, "--import", STEPS, "--backend", backend, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["steps"]["loop"]["output"] == backend
+    steps = json.loads(result.stdout)["steps"]
+    assert (steps["library"]["output"], steps["loop"]["output"]) == (library, loop)
 
 
 def test_an_unknown_backend_is_a_usage_error(invoke: Invoke, write_workflow: WriteWorkflow) -> None:
@@ -302,32 +315,6 @@ def test_an_unknown_backend_is_a_usage_error(invoke: Invoke, write_workflow: Wri
 
 def test_backend_offers_every_backend_of_the_library() -> None:
     assert BACKENDS == BACKEND_NAMES
-
-
-@pytest.mark.parametrize(
-    ("backend", "loop"),
-    [
-        ("asyncio", "asyncio"),
-        pytest.param(
-            "uvloop",
-            "uvloop",
-            marks=pytest.mark.skipif(sys.platform == "win32", reason="uvloop is POSIX-only"),
-        ),
-        ("trio", "trio"),
-    ],
-)
-def test_backend_uvloop_runs_on_uvloop(
-    invoke: Invoke, write_workflow: WriteWorkflow, backend: str, loop: str
-) -> None:
-    path = write_workflow("""\
-        name: which-loop
-        steps:
-          - id: loop
-            tool: cli_loop
-    """)
-    result = invoke("run", path, "--import", STEPS, "--backend", backend, "--json")
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["steps"]["loop"]["output"] == loop
 
 
 def test_run_refuses_a_missing_file(invoke: Invoke, tmp_path: Path) -> None:
