@@ -1,8 +1,8 @@
-"""The ``agentbridge`` command line: run and validate workflow files.
+"""The ``agentbridge`` command line: run, validate and draw workflow files.
 
 ``agentbridge run FILE`` runs a workflow with live progress per step (or prints its
 result as JSON with ``--json``); ``agentbridge validate FILE`` checks it without running
-anything. The command line needs the ``cli`` extra (click and rich)::
+anything; ``agentbridge graph FILE`` prints its graph as Mermaid or DOT. The command line needs the ``cli`` extra (click and rich)::
 
     pip install 'agentbridge[cli]'
 

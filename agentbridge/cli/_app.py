@@ -1,4 +1,4 @@
-"""The click commands: ``agentbridge run`` and ``agentbridge validate``."""
+"""The click commands: ``agentbridge run``, ``agentbridge validate`` and ``agentbridge graph``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import agentbridge as ab
 
 from ._errors import EXIT_FAILED, print_traceback, reporting
 from ._format import status_name
+from ._graph import FORMATS
 from ._loading import import_modules, parse_inputs
 from ._progress import follow, follow_quietly
 from ._summary import failure_lines, print_result, print_workflow
@@ -148,3 +149,25 @@ def validate(file: Path, modules: tuple[str, ...], debug: bool) -> None:
         workflow = ab.Workflow.from_yaml(file)
         ab.Runtime().validate(workflow)
     print_workflow(Console(highlight=False), workflow)
+
+
+@cli.command(short_help="Print a workflow file's graph (Mermaid or DOT).")
+@_file
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(list(FORMATS)),
+    default="mermaid",
+    show_default=True,
+    help="mermaid (for Markdown pages and GitHub) or dot (for Graphviz).",
+)
+@_debug
+def graph(file: Path, form: str, debug: bool) -> None:
+    """Print the steps of the workflow in FILE and their dependencies as a graph.
+
+    Each step shows its id, kind, what it calls and its runner. Nothing is imported or
+    run. Exit code 0, or 2 if the file is not a valid workflow.
+    """
+    with reporting(debug=debug):
+        workflow = ab.Workflow.from_yaml(file)
+    click.echo(FORMATS[form](workflow), nl=False)
