@@ -41,6 +41,8 @@ if importlib.util.find_spec("agentbridge") is None:
 
 from _harness import Group, GroupResult, measure, render  # noqa: E402
 
+from agentbridge._distribution import DISTRIBUTION  # noqa: E402
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
@@ -94,7 +96,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def environment() -> str:
     """One line describing where the numbers come from."""
     versions = [f"Python {platform.python_version()}"]
-    for distribution in ("agentbridge", "anyio", "trio", "uvloop", "asgiref", "langgraph"):
+    for distribution in (DISTRIBUTION, "anyio", "trio", "uvloop", "asgiref", "langgraph"):
         try:
             versions.append(f"{distribution} {metadata.version(distribution)}")
         except metadata.PackageNotFoundError:
