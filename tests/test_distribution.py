@@ -15,6 +15,8 @@ ROOT = Path(__file__).parents[1]
 PACKAGE = ROOT / "agentbridge"
 #: A ``pip install`` of something named like us, quoted or not, with or without extras.
 OUR_INSTALL = re.compile(r"pip install '?(agentbridge[A-Za-z0-9_.-]*)")
+#: An extra of something named like us, as in ``agentbridge-runtime[trio]``.
+OUR_EXTRA = re.compile(r"(?<![\w.-])(agentbridge[A-Za-z0-9_.-]*)\[[A-Za-z0-9_,-]+\]")
 
 
 def _pyproject_name() -> str:
@@ -74,5 +76,5 @@ def test_no_hint_in_the_package_spells_the_name_itself() -> None:
 )
 def test_every_install_command_names_the_distribution(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
-    names = {match.partition("[")[0] for match in OUR_INSTALL.findall(text)}
+    names = {*OUR_INSTALL.findall(text), *OUR_EXTRA.findall(text)}
     assert names <= {DISTRIBUTION}, f"{path.relative_to(ROOT)} installs {names}"
