@@ -2,9 +2,9 @@
 
 Usage::
 
-    python benchmarks/run.py                  # everything: about 2 minutes on 2 vCPUs
+    python benchmarks/run.py                  # everything: about 4 minutes on 2 vCPUs
     python benchmarks/run.py --quick          # smoke run: small sizes, few rounds
-    python benchmarks/run.py --only bridge    # or: --only workflow, imports, loading, runners, cli
+    python benchmarks/run.py --only bridge    # or: workflow, imports, loading, runners, cli
     python benchmarks/run.py --processes 5    # the spread over 5 processes
 
 Every case is measured side by side with its baselines in interleaved rounds on the

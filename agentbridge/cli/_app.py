@@ -45,11 +45,12 @@ _debug = click.option(
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(ab.__version__, prog_name="agentbridge")
 def cli() -> None:
-    """Run and validate agentbridge workflow files.
+    """Run, validate and draw agentbridge workflow files.
 
     \b
         agentbridge validate triage.yaml --import myapp.steps
         agentbridge run triage.yaml --import myapp.steps --input ticket=42
+        agentbridge graph triage.yaml --format mermaid
 
     Exit codes: 0 success, 1 a step failed, 2 a usage or validation error,
     130 interrupted.
