@@ -13,6 +13,9 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
+# The agent frameworks' extras: heavy, so only `tests` and `typecheck` install them, and
+# the light sessions leave out their tests (tests/integrations).
+FRAMEWORKS = "pydantic-ai,langchain,langgraph,openai-agents"
 
 
 def install_groups(
@@ -29,9 +32,9 @@ def install_groups(
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite: both backends, uvloop, the real-host scenarios, and the step
-    runners on real Dask and Ray."""
-    install_groups(session, "test", "hosts", extras="[cli,uvloop,trio,dask,ray]")
+    """Run the test suite: both backends, uvloop, the real-host scenarios, the agent
+    frameworks, and the step runners on real Dask and Ray."""
+    install_groups(session, "test", "hosts", extras=f"[cli,uvloop,trio,dask,ray,{FRAMEWORKS}]")
     session.run("pytest", *session.posargs)
 
 
@@ -56,9 +59,9 @@ def minimum_pins() -> list[str]:
     return pins
 
 
-#: What the light sessions leave out: the real hosts, and the engines (Dask, Ray) that
-#: only the ``tests`` session installs.
-LIGHT = ("--ignore=tests/hosts", "--ignore=tests/runtime/engines")
+#: What the light sessions leave out: the real hosts, and the agent frameworks and
+#: engines (Dask, Ray) that only the ``tests`` session installs.
+LIGHT = ("--ignore=tests/hosts", "--ignore=tests/integrations", "--ignore=tests/runtime/engines")
 
 
 @nox.session(default=False)
@@ -102,7 +105,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Type-check the package with mypy in strict mode."""
-    install_groups(session, "typecheck", extras="[cli]")
+    install_groups(session, "typecheck", extras=f"[cli,{FRAMEWORKS}]")
     session.run("mypy")
 
 
@@ -119,7 +122,7 @@ def docs(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Run the benchmarks and print ratios against their baselines."""
-    install_groups(session, "bench", extras="[uvloop,trio,dask,ray]")
+    install_groups(session, "bench", extras="[uvloop,trio,cli,dask,ray]")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 

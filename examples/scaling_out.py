@@ -1,8 +1,8 @@
 """Scaling out: one workflow, its CPU-bound steps on worker processes, Dask or Ray.
 
 Run it with ``python scaling_out.py`` (Dask, a local cluster of two worker processes;
-needs ``agentbridge[dask]``), ``python scaling_out.py --engine ray`` (a local Ray of two
-CPUs; needs ``agentbridge[ray]``) or ``--engine process`` (a pool of two worker
+needs ``agentbridge-runtime[dask]``), ``python scaling_out.py --engine ray`` (a local Ray of two
+CPUs; needs ``agentbridge-runtime[ray]``) or ``--engine process`` (a pool of two worker
 processes; nothing to install). The workflow only names its runner, ``cpu``: this
 script decides what that is, starts it once, runs the workflow twice on it and closes
 it.

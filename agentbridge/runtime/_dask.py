@@ -1,4 +1,4 @@
-"""The Dask runner (``agentbridge[dask]``): steps executed on a ``distributed`` cluster.
+"""The Dask runner (``agentbridge-runtime[dask]``): steps executed on a ``distributed`` cluster.
 
 Imported only when :class:`~agentbridge.DaskRunner` is first used: ``import
 agentbridge`` never imports Dask.

@@ -1,4 +1,4 @@
-"""The Ray runner (``agentbridge[ray]``): steps executed as Ray tasks.
+"""The Ray runner (``agentbridge-runtime[ray]``): steps executed as Ray tasks.
 
 Imported only when :class:`~agentbridge.RayRunner` is first used: ``import
 agentbridge`` never imports Ray.

@@ -2,7 +2,7 @@
 session for the whole run, everything they write inside pytest's temporary folders and
 every socket on 127.0.0.1.
 
-The tests here need ``agentbridge[dask]`` and ``agentbridge[ray]``; the light nox
+The tests here need ``agentbridge-runtime[dask]`` and ``agentbridge-runtime[ray]``; the light nox
 sessions (``mindeps``, ``compat``) leave this folder out.
 """
 
