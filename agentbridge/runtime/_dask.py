@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ConfigurationError, RunnerError, WorkerCrashedError
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from distributed import Client, Future, LocalCluster
 
 __all__ = ("DaskRunner",)
+
+#: Threads that fetch attempts' outcomes from the workers at once.
+FETCHERS = 8
 
 
 class DaskRunner(EngineRunner["Future[Any]"]):
@@ -64,6 +68,7 @@ class DaskRunner(EngineRunner["Future[Any]"]):
     __slots__ = (
         "_client",
         "_cluster",
+        "_fetchers",
         "_scratch",
         "address",
         "cluster_options",
@@ -105,6 +110,7 @@ class DaskRunner(EngineRunner["Future[Any]"]):
         }
         self._client: Client | None = None
         self._cluster: LocalCluster | None = None
+        self._fetchers = ThreadPoolExecutor(FETCHERS, thread_name_prefix="agentbridge-dask")
         self._scratch: str | None = None
 
     @property
@@ -155,12 +161,23 @@ class DaskRunner(EngineRunner["Future[Any]"]):
             cluster.close()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+        self._fetchers.shutdown(wait=False)
 
     def _submit(self, call: StepCall, kwargs: dict[str, Any], key: str) -> Future[Any]:
         return self.client.submit(call_on_engine, call.fn, kwargs, key=key, pure=False, retries=0)
 
     def _when_done(self, handle: Future[Any], callback: Callable[[object], None]) -> None:
-        handle.add_done_callback(callback)
+        # Dask calls back in one thread for every future; the outcome is fetched (a
+        # round trip to a worker) in threads of the runner's own, several at once.
+        fetchers = self._fetchers
+
+        def fetch(finished: object) -> None:
+            try:
+                fetchers.submit(callback, finished)
+            except RuntimeError:  # the runner is closing: fetch here
+                callback(finished)
+
+        handle.add_done_callback(fetch)
 
     def _outcome(self, call: StepCall, finished: Future[Any]) -> Any:
         from distributed.client import FutureCancelledError
