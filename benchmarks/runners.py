@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import math
 import os
+import secrets
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -105,6 +106,8 @@ def _engine(kind: str) -> Any:
             if kind == "ray":
                 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
                 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+                os.environ.setdefault("RAY_AUTH_MODE", "token")  # no ~/.ray/auth_token
+                os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(16))
                 runner: Any = ab.RayRunner(num_cpus=os.cpu_count())
             else:
                 runner = ab.DaskRunner(processes=kind == "dask-processes", n_workers=1)

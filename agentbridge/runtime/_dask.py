@@ -77,6 +77,7 @@ class DaskRunner(EngineRunner["Future[Any]"]):
     )
 
     engine = "Dask"
+    extra = "dask"
 
     def __init__(
         self,

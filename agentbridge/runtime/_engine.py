@@ -22,6 +22,7 @@ import anyio
 import anyio.to_thread
 from anyio import CancelScope, get_cancelled_exc_class
 
+from .._distribution import install_hint
 from .._exceptions import ConfigurationError, RunnerError
 from ..bridge._loops import thread_safe_scheduler
 from ._plan import StepCall
@@ -57,6 +58,8 @@ class EngineRunner(StepRunner, Generic[Handle]):
 
     #: The engine's name, for messages.
     engine: str
+    #: The extra that installs it.
+    extra: str
 
     def __init__(self, capacity: int | None) -> None:
         if capacity is not None and (
@@ -94,7 +97,13 @@ class EngineRunner(StepRunner, Generic[Handle]):
                 return
             if self._state == "closed":
                 raise RunnerError(f"this {self.engine} runner was closed; make a new one")
-            slots = self._open()
+            try:
+                slots = self._open()
+            except ImportError as exc:
+                raise RunnerError(
+                    f"the {self.engine} runner needs its extra ({exc}): "
+                    f"{install_hint(self.extra)}"
+                ) from None
             if self.capacity_hint is None:
                 self.capacity = max(MIN_CAPACITY, 4 * slots)
             self._state = "started"
@@ -115,8 +124,10 @@ class EngineRunner(StepRunner, Generic[Handle]):
     def refuses(self, call: StepCall) -> str | None:
         """Why ``call`` cannot run on the engine: an agent step, or a callable that
         cannot be pickled (with cloudpickle, as the engine does)."""
-        import cloudpickle
-
+        try:
+            import cloudpickle
+        except ImportError:
+            return f"the {self.engine} runner needs its extra: {install_hint(self.extra)}"
         if call.step.kind == "agent":
             return f"an agent step cannot run on a {self.engine} runner; it stays in this process"
         try:

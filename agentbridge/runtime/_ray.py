@@ -52,7 +52,9 @@ class RayRunner(EngineRunner["ObjectRef[Any]"]):
 
     A local Ray of the runner's own listens on 127.0.0.1 only (it sets
     ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` unless set, before Ray is imported), with
-    no dashboard.
+    no dashboard. Ray itself writes its session under ``temp_dir`` and, for a new
+    local cluster, a token to ``~/.ray/auth_token`` unless ``RAY_AUTH_TOKEN`` (with
+    ``RAY_AUTH_MODE=token``) is set in the environment.
 
     :param address: a cluster's address (``"ray://10.0.0.5:10001"``, ``"auto"``), or
         ``None`` for a local Ray of the runner's own
@@ -69,6 +71,7 @@ class RayRunner(EngineRunner["ObjectRef[Any]"]):
     __slots__ = ("_owned", "_remote", "address", "init_options")
 
     engine = "Ray"
+    extra = "ray"
 
     def __init__(
         self,

@@ -455,3 +455,19 @@ def test_a_fork_child_gets_workers_of_its_own(tmp_path: Path) -> None:
         [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=40
     )
     assert done.stdout.strip().splitlines()[-1] == "exit 0", done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("make", "module", "extra"),
+    [(ab.DaskRunner, "distributed", "dask"), (ab.RayRunner, "ray", "ray")],
+)
+def test_an_engine_runner_without_its_extra_says_what_to_install(
+    make: Any, module: str, extra: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    monkeypatch.setitem(sys.modules, "cloudpickle", None)
+    runner = make()
+    with pytest.raises(ab.RunnerError, match=rf"pip install 'agentbridge-runtime\[{extra}\]'"):
+        runner.start()
+    with pytest.raises(ab.WorkflowValidationError, match=rf"agentbridge-runtime\[{extra}\]"):
+        ab.Executor(build(_on("engine", id="a", function=steps.pid)), runners={"engine": runner})
