@@ -101,8 +101,7 @@ class EngineRunner(StepRunner, Generic[Handle]):
                 slots = self._open()
             except ImportError as exc:
                 raise RunnerError(
-                    f"the {self.engine} runner needs its extra ({exc}): "
-                    f"{install_hint(self.extra)}"
+                    f"the {self.engine} runner needs its extra ({exc}): {install_hint(self.extra)}"
                 ) from None
             if self.capacity_hint is None:
                 self.capacity = max(MIN_CAPACITY, 4 * slots)
