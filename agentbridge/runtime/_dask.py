@@ -49,7 +49,8 @@ class DaskRunner(EngineRunner["Future[Any]"]):
     async callable is run to completion on the worker with :func:`asyncio.run`.
 
     :param address: a scheduler's address (``"tcp://10.0.0.5:8786"``), or ``None`` to
-        start a ``LocalCluster`` on 127.0.0.1 with no dashboard
+        start a ``LocalCluster`` that listens on 127.0.0.1 only (its HTTP endpoints on
+        a free port)
     :param n_workers: the local cluster's workers (default: Dask's)
     :param threads_per_worker: the local cluster's threads per worker (default: Dask's)
     :param processes: whether the local cluster's workers are processes (default) or
@@ -143,7 +144,13 @@ class DaskRunner(EngineRunner["Future[Any]"]):
             directory = self.local_directory
             if directory is None:
                 directory = self._scratch = tempfile.mkdtemp(prefix="agentbridge-dask-")
-            options: dict[str, Any] = {"dashboard_address": None, "local_directory": directory}
+            # Every listening socket on the loopback interface, the HTTP endpoints of
+            # the scheduler and workers included (Dask's default binds them outward).
+            options: dict[str, Any] = {
+                "dashboard_address": "127.0.0.1:0",
+                "worker_dashboard_address": "127.0.0.1:0",
+                "local_directory": directory,
+            }
             if self.cluster_options["processes"]:  # threads talk in-process, not over TCP
                 options["host"] = "127.0.0.1"
             options.update(self.cluster_options)

@@ -127,3 +127,26 @@ def test_a_second_ray_address_in_one_process_is_refused(ray_runner: ab.RayRunner
     elsewhere = ab.RayRunner("ray://127.0.0.1:1")
     with pytest.raises(ab.RunnerError, match="already initialised in this process"):
         elsewhere.start()
+
+
+LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+
+
+def test_every_engine_process_listens_on_the_loopback_interface_only(
+    dask_processes: ab.DaskRunner, dask_threads: ab.DaskRunner, ray_runner: ab.RayRunner
+) -> None:
+    import psutil
+
+    outward = []
+    here = psutil.Process()
+    for process in [here, *here.children(recursive=True)]:
+        try:
+            sockets = process.net_connections(kind="inet")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        outward += [
+            (process.name(), s.laddr)
+            for s in sockets
+            if s.status == psutil.CONN_LISTEN and s.laddr.ip not in LOOPBACK
+        ]
+    assert outward == []
