@@ -155,7 +155,13 @@ class DaskRunner(EngineRunner["Future[Any]"]):
                 options["host"] = "127.0.0.1"
             options.update(self.cluster_options)
             # The step's retries are the only ones: a task whose worker dies fails at once.
-            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+            # And Dask's own scratch files (its lock files) go to the runner's folder too,
+            # not to /tmp/dask-scratch-space.
+            settings = {
+                "distributed.scheduler.allowed-failures": 0,
+                "temporary-directory": directory,
+            }
+            with dask.config.set(settings):
                 self._cluster = LocalCluster(**options)
             self._client = Client(self._cluster, set_as_default=False)
         return sum(self._client.nthreads().values())

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import pickle
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,3 +152,46 @@ def test_every_engine_process_listens_on_the_loopback_interface_only(
             if s.status == psutil.CONN_LISTEN and s.laddr.ip not in LOOPBACK
         ]
     assert outward == []
+
+
+OWN_FOLDER = """
+import sys
+import agentbridge as ab
+from tests.runtime import _process_steps as steps
+
+if __name__ == "__main__":
+    workflow = ab.Workflow.from_dict(
+        {"name": "t", "steps": [{"id": "a", "function": steps.pid, "runner": "dask"}]}
+    )
+    with ab.DaskRunner(n_workers=1, processes=sys.argv[2] == "processes",
+                       local_directory=sys.argv[1]) as dask:
+        ab.run_workflow(workflow, runners={"dask": dask})
+"""
+
+
+@pytest.mark.parametrize("kind", ["threads", "processes"])
+def test_a_local_cluster_writes_only_in_its_folder(tmp_path: Path, kind: str) -> None:
+    # The system's temporary folder is an empty one of the test's: Dask's default
+    # scratch space (/tmp/dask-scratch-space) would appear in it.
+    system_tmp, local = tmp_path / "tmp", tmp_path / "local"
+    system_tmp.mkdir()
+    local.mkdir()
+    script = tmp_path / "own_folder.py"
+    script.write_text(OWN_FOLDER)
+    root = Path(__file__).resolve().parents[3]
+    env = {
+        **os.environ,
+        "TMPDIR": str(system_tmp),
+        "PYTHONPATH": os.pathsep.join([str(Path(ab.__file__).parent.parent), str(root)]),
+    }
+    done = subprocess.run(
+        [sys.executable, str(script), str(local), kind],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=50,
+    )
+    assert done.returncode == 0, done.stderr
+    assert list(system_tmp.iterdir()) == []
+    assert list(local.iterdir()) != []
