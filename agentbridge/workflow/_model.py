@@ -266,13 +266,16 @@ class Workflow:
         return workflow_from_file(path, limits=limits)
 
     def validate(self, registry: Any = None, *, allow_imports: Iterable[str] = ()) -> None:
-        """Check that every step names something ``registry`` can resolve.
+        """Check that every step names something ``registry`` can resolve, and that its
+        inputs fit the signature of what it resolves to (an unknown keyword, a missing
+        required argument, a positional-only parameter).
 
         Nothing is imported unless ``allow_imports`` lists its module prefix.
 
         :param registry: an :class:`~agentbridge.Registry` (default: the default one)
         :param allow_imports: module prefixes that import paths may name
-        :raises WorkflowValidationError: listing every name that does not resolve
+        :raises WorkflowValidationError: listing every name that does not resolve and
+            every input that does not fit
         """
         from ._registry import resolve_targets
 

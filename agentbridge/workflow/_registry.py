@@ -14,6 +14,7 @@ from typing import Any, TypeVar, overload
 from .._exceptions import ConfigurationError, Problem, WorkflowValidationError
 from ._imports import import_target
 from ._model import KINDS, StepKind, Workflow, callable_kind, is_callable_target
+from ._signatures import signature_problems
 
 __all__ = ("Registry", "agent", "function", "get_default_registry", "resolve_targets", "tool")
 
@@ -130,9 +131,11 @@ tool = _default_registry.tool
 def resolve_targets(
     workflow: Workflow, registry: Registry | None, allow_imports: Iterable[str]
 ) -> Mapping[str, Callable[..., Any]]:
-    """The callable of every step, by step id.
+    """The callable of every step, by step id, each checked against the step's inputs
+    (see :mod:`._signatures`).
 
-    :raises WorkflowValidationError: listing every step whose target does not resolve
+    :raises WorkflowValidationError: listing every step whose target does not resolve,
+        and every input its callable's signature cannot take
     """
     registry = check_registry(registry)
     prefixes = check_allow_imports(allow_imports)
@@ -150,6 +153,9 @@ def resolve_targets(
             target = found
         if step.kind == "agent" and not callable(target):
             target = target.run
+        what = f"{step.kind} {step.target_name!r}"
+        for message in signature_problems(target, step.inputs, what):
+            problems.append(Problem(message, step.id, step.line))
         targets[step.id] = target
     if problems:
         raise WorkflowValidationError(problems, source=workflow.source)
