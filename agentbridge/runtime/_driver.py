@@ -169,7 +169,7 @@ class _Run:
 
     async def _execute_step(self, call: StepCall) -> StepResult:
         step = call.step
-        attempts = StepAttempts(step)
+        attempts = StepAttempts(step, call.retry_on)
         # Without a cap or a timeout an attempt is the bare call: two frames fewer.
         call_once = (
             self.runner.run if self.slots is None and step.timeout is None else self._bounded
@@ -194,7 +194,7 @@ class _Run:
                 try:
                     output = await call_once(call, kwargs)
                 except Exception as exc:
-                    delay = attempts.retry_delay()
+                    delay = attempts.retry_delay(exc)
                     if delay is None:
                         return attempts.failed(exc)
                     if self.emit is not None:

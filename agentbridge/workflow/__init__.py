@@ -8,7 +8,8 @@ caller allows it.
 The runtime reads the model through these names only: the compiled expressions of a
 step and of a workflow's outputs are evaluated by :meth:`Step.evaluate_inputs` and
 :meth:`Workflow.evaluate_outputs`, and steps' targets are resolved by
-:func:`resolve_targets`, with options checked by :func:`check_registry` and
+:func:`resolve_targets` (and the exception types of ``retry_on:`` by
+:func:`resolve_retry_on`), with options checked by :func:`check_registry` and
 :func:`check_allow_imports`.
 """
 
@@ -23,6 +24,7 @@ from ._registry import (
     check_registry,
     function,
     get_default_registry,
+    resolve_retry_on,
     resolve_targets,
     tool,
 )
@@ -39,6 +41,7 @@ __all__ = (
     "check_registry",
     "function",
     "get_default_registry",
+    "resolve_retry_on",
     "resolve_targets",
     "tool",
 )

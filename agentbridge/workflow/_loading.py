@@ -32,6 +32,7 @@ _STEP_KEYS: Final = frozenset(
         "retries",
         "retry_delay",
         "runner",
+        "retry_on",
         "description",
     }
 )
@@ -316,6 +317,7 @@ def _step(
             retry_delay=entry.get("retry_delay", 0.0),
             line=line,
             runner=entry.get("runner"),
+            retry_on=entry.get("retry_on"),
         )
     except WorkflowValidationError as exc:
         problems.extend(exc.problems)

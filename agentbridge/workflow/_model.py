@@ -84,6 +84,12 @@ class Step:
     #: one given to the runtime), or ``None`` for the default: async steps on the
     #: run's loop, sync steps in worker threads.
     runner: str | None = field(default=None, kw_only=True)
+    # --- the workflow language: what to retry, fan-out, conditions ---------------------
+    #: The exception types (names, resolved when the workflow is validated) whose
+    #: failures are retried, or ``None`` for the default: every exception but
+    #: ``TypeError``, ``ValueError``, ``LookupError``, ``AttributeError``, ``NameError``
+    #: and ``NotImplementedError``, which another attempt would only repeat.
+    retry_on: tuple[str, ...] | None = field(default=None, kw_only=True)
     _bindings: dict[str, Binding] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -134,6 +140,7 @@ class Step:
                 except ExpressionError as exc:
                     problems.append(f"input {quote(name)}: {exc}")
         explicit = _string_tuple(self.depends_on, "depends_on", problems)
+        retry_on = self._retry_on(problems)
         if problems:
             raise WorkflowValidationError(
                 Problem(message, self._problem_id(), self.line) for message in problems
@@ -145,6 +152,28 @@ class Step:
         if self.timeout is not None:
             object.__setattr__(self, "timeout", float(self.timeout))
         object.__setattr__(self, "retry_delay", float(self.retry_delay))
+        object.__setattr__(self, "retry_on", retry_on)
+
+    def _retry_on(self, problems: list[str]) -> tuple[str, ...] | None:
+        value: object = self.retry_on
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = (value,)
+        if isinstance(value, Mapping) or not isinstance(value, Iterable):
+            problems.append(
+                f"retry_on must be an exception type name or a list of them, such as "
+                f"[TimeoutError, ConnectionError], got {quote(value)}"
+            )
+            return None
+        names = tuple(value)
+        for name in names:
+            if not (isinstance(name, str) and _dotted_name(name)):
+                problems.append(
+                    f"retry_on entry {quote(name)} is not an exception type name; write a "
+                    f"name such as TimeoutError, or an import path such as httpx:HTTPError"
+                )
+        return names
 
     def _problem_id(self) -> str | None:
         return self.id if isinstance(self.id, str) else None
@@ -486,6 +515,12 @@ def callable_kind(kind: object) -> str:
 def _runner_name(value: object) -> bool:
     # ASCII only: a name is matched against the runtime's names as written.
     return isinstance(value, str) and value.isascii() and value.isidentifier()
+
+
+def _dotted_name(name: str) -> bool:
+    module, _, attribute = name.rpartition(":")
+    parts = [*(module.split(".") if module else ()), *attribute.split(".")]
+    return all(part.isidentifier() for part in parts)
 
 
 def _positive_number(value: object, *, zero: bool = False) -> bool:
