@@ -30,7 +30,8 @@ class StepStatus(str, enum.Enum):
     CANCELLED = "cancelled"
     #: Its last attempt did not finish within the step's timeout.
     TIMED_OUT = "timed_out"
-    #: It never started: a dependency did not succeed, or the run stopped first.
+    #: It never started: its `when` condition was false, a dependency did not succeed,
+    #: or the run stopped first.
     SKIPPED = "skipped"
 
     def __str__(self) -> str:
@@ -79,6 +80,9 @@ class StepResult:
     duration: float | None = None
     #: The exception of the last attempt, for a failed or timed-out step.
     error: BaseException | None = None
+    #: For a ``for_each`` step that failed or timed out: the index of the item whose
+    #: failure ended it (the other items were cancelled); else ``None``.
+    item: int | None = field(default=None, kw_only=True)
 
     @property
     def finished_at(self) -> datetime | None:
@@ -99,6 +103,7 @@ class StepResult:
             "finished_at": finished_at.isoformat() if finished_at else None,
             "duration": self.duration,
             "error": _error_dict(self.error),
+            "item": self.item,
         }
 
 

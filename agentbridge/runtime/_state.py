@@ -40,6 +40,11 @@ NOT_RETRIED: tuple[type[Exception], ...] = (
 )
 
 
+# How a step that did not succeed can end without failing the run: stopped by something
+# else, or skipped by its condition.
+_NOT_FAILURES = (StepStatus.CANCELLED, StepStatus.SKIPPED)
+
+
 class StepAttempts:
     """One step's attempts as they happen: counts them, decides on retries, and makes
     the step's result. Its clock starts when it is made, before the first attempt."""
@@ -76,6 +81,10 @@ class StepAttempts:
         if self.retry_on is None:
             return not isinstance(error, NOT_RETRIED)
         return isinstance(error, self.retry_on)
+
+    def skipped(self) -> StepResult:
+        """The result of a step whose ``when`` condition is false: it never started."""
+        return StepResult(self.step.id, self.step.kind, StepStatus.SKIPPED)
 
     def failed(self, error: BaseException) -> StepResult:
         """The result of a step that ends with ``error``: timed out if it is this step's
@@ -202,13 +211,13 @@ class RunState:
 
         A step that did not succeed releases none of its dependents, and is the run's
         failure if it is the first (a cancelled step is not a failure: something else
-        stopped the run).
+        stopped the run; nor is a step its condition skipped).
         """
         step_id = result.step_id
         self.results[step_id] = result
         if result.status is StepStatus.SUCCEEDED:
             self.outputs[step_id] = result.output
-        elif self.failure is None and result.status is not StepStatus.CANCELLED:
+        elif self.failure is None and result.status not in _NOT_FAILURES:
             self.failure = result.error
         if self.failure is not None and self.fail_fast:
             return None

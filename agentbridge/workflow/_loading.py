@@ -33,6 +33,9 @@ _STEP_KEYS: Final = frozenset(
         "retry_delay",
         "runner",
         "retry_on",
+        "for_each",
+        "max_concurrency",
+        "when",
         "description",
     }
 )
@@ -318,6 +321,9 @@ def _step(
             line=line,
             runner=entry.get("runner"),
             retry_on=entry.get("retry_on"),
+            for_each=entry.get("for_each"),
+            max_concurrency=entry.get("max_concurrency"),
+            when=entry.get("when"),
         )
     except WorkflowValidationError as exc:
         problems.extend(exc.problems)
