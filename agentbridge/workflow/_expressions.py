@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .._exceptions import ExpressionError
+from ._names import NAME_CHARACTERS, is_name
 from ._traversal import ALLOWED, Unreadable, step_into
 
 __all__ = (
@@ -34,11 +35,17 @@ Each = tuple[Any, int]
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _HEAD = re.compile(
-    r"\s*(?:inputs\.([A-Za-z_]\w*)|steps\.([A-Za-z_]\w*)\.output|(item|index)(?!\w))"
+    rf"\s*(?:inputs\.({NAME_CHARACTERS})|steps\.({NAME_CHARACTERS})\.output"
+    rf"|(item|index)(?!{NAME_CHARACTERS}))"
 )
 _ACCESSOR = re.compile(
-    r"\.([A-Za-z_]\w*)|\[\s*(-?\d{1,640})\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]"
+    rf"\.({NAME_CHARACTERS})|\[\s*(-?\d{{1,640}})\s*\]|\[\s*'([^']*)'\s*\]"
+    rf"|\[\s*\"([^\"]*)\"\s*\]"
 )
+# Mistakes that would otherwise pass silently as literal text: Jinja's {{inputs.x}} and
+# a $ without braces ($inputs.x).
+_JINJA = re.compile(r"\{\{\s*((?:inputs|steps)\.[^{}]*?|item|index)\s*\}\}")
+_BRACELESS = re.compile(r"(?<!\$)\$((?:inputs|steps)\.[^\s{}'\"]*)")
 
 # Interpreter attributes that lead to frames, code or globals. The allow-list of
 # _traversal refuses them whatever the value; naming them here also refuses them when
@@ -110,12 +117,29 @@ def compile_value(value: object) -> Binding:
     :raises ExpressionError: if an expression is malformed
     """
     if isinstance(value, str):
+        if "{{" in value or "$" in value:
+            _refuse_lookalikes(value)
         return _compile_string(value) if "${" in value else value
     if isinstance(value, Mapping):
         return {key: compile_value(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [compile_value(item) for item in value]
     return value
+
+
+def _refuse_lookalikes(text: str) -> None:
+    jinja = _JINJA.search(text)
+    if jinja is not None:
+        raise ExpressionError(
+            f"{jinja.group(0)} is Jinja syntax, which agentbridge does not expand; write "
+            f"${{{jinja.group(1).strip()}}}"
+        )
+    braceless = _BRACELESS.search(text)
+    if braceless is not None:
+        raise ExpressionError(
+            f"${braceless.group(1)} is not an expression (it would stay literal text); "
+            f"write ${{{braceless.group(1)}}}"
+        )
 
 
 def _compile_string(text: str) -> Binding:
@@ -150,7 +174,8 @@ def parse_reference(body: str, text: str) -> Reference:
     :raises ExpressionError: if it is malformed
     """
     head = _HEAD.match(body)
-    if head is None:
+    names = [] if head is None else [name for name in head.groups()[:2] if name is not None]
+    if head is None or not all(map(is_name, names)):
         raise ExpressionError(
             f"{text} is not a valid expression; write ${{inputs.NAME}} or "
             f"${{steps.ID.output}} (or ${{item}} and ${{index}} in a step with for_each), "
@@ -167,6 +192,11 @@ def parse_reference(body: str, text: str) -> Reference:
                 f"[0] or ['key'] to reach into the value"
             )
         field, index, single, double = accessor.groups()
+        if field is not None and not is_name(field):
+            raise ExpressionError(
+                f"{text}: .{field} is not a name; write ['{field}'] for a key that is not "
+                f"an identifier"
+            )
         if field is not None:
             if field.startswith("_"):
                 # Private and dunder attributes lead from any object to module globals

@@ -17,6 +17,7 @@ from .._exceptions import Problem, WorkflowValidationError
 from ._data import DataRefused, copy_data
 from ._limits import Budget, LimitExceeded, LoadLimits, quote
 from ._model import KINDS, InputSpec, Step, Workflow, check_structure, checked_workflow
+from ._names import is_name
 from ._yaml import Lines, YamlRefused, read_yaml
 
 __all__ = ("workflow_from_file", "workflow_from_mapping", "workflow_from_yaml")
@@ -63,6 +64,16 @@ def workflow_from_file(
             _check_size(budget, os.fstat(file.fileno()).st_size, source)
             raw = file.read(budget.limits.max_bytes + 1)
     except OSError as exc:
+        if "\n" in source:
+            raise WorkflowValidationError(
+                [
+                    Problem(
+                        "from_yaml takes the path of a file, and this looks like YAML text; "
+                        "read text with agentbridge.Workflow.from_yaml_string(text)"
+                    )
+                ],
+                source="<string>",
+            ) from None
         raise WorkflowValidationError(
             [Problem(f"cannot read the workflow file: {exc.strerror or exc}")], source=source
         ) from None
@@ -250,7 +261,7 @@ def _inputs(
 
 
 def _input_name_ok(name: object, problems: list[Problem], line: int | None) -> bool:
-    if isinstance(name, str) and name.isidentifier():
+    if is_name(name):
         return True
     problems.append(Problem(f"input name {quote(name)} must be an identifier", line=line))
     return False
@@ -267,6 +278,14 @@ def _steps(
             Problem(f"steps must be a list of step mappings, got {_kind(raw)}", line=line)
         )
         return []
+    if not raw:
+        problems.append(
+            Problem(
+                "the workflow has no steps: add at least one under steps:, such as "
+                "`- {id: fetch, tool: fetch_ticket}`",
+                line=line,
+            )
+        )
     steps = []
     for position, entry in enumerate(raw, start=1):
         step = _step(entry, position, problems, lines.of(raw, position - 1, line), lines)

@@ -8,7 +8,6 @@ problem. Nothing here imports or runs anything a workflow names.
 
 from __future__ import annotations
 
-import keyword
 import math
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -20,6 +19,7 @@ from .._exceptions import ExpressionError, Problem, WorkflowValidationError
 from ._conditions import Condition, parse_condition
 from ._expressions import Binding, Each, Reference, compile_value, evaluate, references
 from ._limits import LoadLimits, quote
+from ._names import is_name, is_step_id, step_id_problem
 
 __all__ = (
     "KINDS",
@@ -107,10 +107,11 @@ class Step:
 
     def __post_init__(self) -> None:
         problems: list[str] = []
-        if not isinstance(self.id, str) or not self.id.isidentifier() or keyword.iskeyword(self.id):
+        if not is_step_id(self.id):
             problems.append(
-                f"step id {quote(self.id)} must be an identifier (letters, digits and "
-                f"underscores, not starting with a digit)"
+                step_id_problem(self.id)
+                if isinstance(self.id, str)
+                else f"step id {quote(self.id)} must be a string, such as fetch_ticket"
             )
         if self.kind not in KINDS:
             problems.append(f"kind {quote(self.kind)} is not one of {', '.join(KINDS)}")
@@ -140,12 +141,10 @@ class Step:
         bindings: dict[str, Binding] = {}
         inputs: object = self.inputs  # checked although typed: not every caller type-checks
         if not isinstance(inputs, Mapping):
-            problems.append(
-                f"inputs must be a mapping of argument names to values, got {type(inputs).__name__}"
-            )
+            problems.append(_inputs_problem(inputs))
         else:
             for name, value in inputs.items():
-                if not isinstance(name, str) or not name.isidentifier():
+                if not is_name(name):
                     problems.append(f"input name {quote(name)} must be an identifier")
                     continue
                 try:
@@ -668,6 +667,22 @@ def _string_tuple(value: object, name: str, problems: list[str]) -> tuple[str, .
         problems.append(f"{name} must list step ids as strings, got {quote(bad)}")
         return ()
     return items
+
+
+def _inputs_problem(inputs: object) -> str:
+    """Why a step's ``inputs`` that are not a mapping are wrong, with the mapping meant."""
+    if isinstance(inputs, list) and inputs and all(is_name(name) for name in inputs):
+        example = ", ".join(f'{name}: "${{inputs.{name}}}"' for name in inputs[:3])
+        return (
+            f"a step's inputs are a mapping of argument names to values, not a list; "
+            f"write inputs: {{{example}}} (the workflow's own inputs are the list at the "
+            f"top level)"
+        )
+    kind = "a list" if isinstance(inputs, list) else type(inputs).__name__
+    return (
+        f"a step's inputs must be a mapping of argument names to values, such as "
+        f'inputs: {{text: "${{inputs.text}}"}}, got {kind}'
+    )
 
 
 def _short(value: object) -> str:
