@@ -133,7 +133,7 @@ def test_a_step_id_is_a_name_that_is_not_a_keyword(name: str) -> None:
                 "name": "x",
                 "steps": [
                     {"id": name, "tool": "t"},
-                    {"id": "b", "tool": "t", "inputs": {"v": f"${{steps.{name}.output}}"}},
+                    {"id": name + "_", "tool": "t", "inputs": {"v": f"${{steps.{name}.output}}"}},
                 ],
             }
         )
