@@ -15,6 +15,7 @@ step and of a workflow's outputs are evaluated by :meth:`Step.evaluate_inputs` a
 
 from __future__ import annotations
 
+from ._inputs_file import read_inputs_file
 from ._limits import LoadLimits
 from ._model import InputSpec, Step, StepKind, Workflow
 from ._registry import (
@@ -41,6 +42,7 @@ __all__ = (
     "check_registry",
     "function",
     "get_default_registry",
+    "read_inputs_file",
     "resolve_retry_on",
     "resolve_targets",
     "tool",

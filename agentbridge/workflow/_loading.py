@@ -20,7 +20,7 @@ from ._model import KINDS, InputSpec, Step, Workflow, check_structure, checked_w
 from ._names import is_name
 from ._yaml import Lines, YamlRefused, read_yaml
 
-__all__ = ("workflow_from_file", "workflow_from_mapping", "workflow_from_yaml")
+__all__ = ("read_file", "workflow_from_file", "workflow_from_mapping", "workflow_from_yaml")
 
 _WORKFLOW_KEYS: Final = frozenset({"name", "description", "inputs", "steps", "outputs"})
 _STEP_KEYS: Final = frozenset(
@@ -56,7 +56,25 @@ def workflow_from_file(
 ) -> Workflow:
     """Read and build the workflow in the YAML file at ``path``."""
     source = os.fspath(path)
+    if "\n" in source and not os.path.exists(source):
+        raise WorkflowValidationError(
+            [
+                Problem(
+                    "from_yaml takes the path of a file, and this looks like YAML text; "
+                    "read text with agentbridge.Workflow.from_yaml_string(text)"
+                )
+            ],
+            source="<string>",
+        )
     budget = Budget(limits)
+    return _from_text(read_file(source, budget, "the workflow file"), source, budget)
+
+
+def read_file(source: str, budget: Budget, what: str) -> str:
+    """The UTF-8 text of the file at ``source``, within ``budget``'s size.
+
+    :raises WorkflowValidationError: if it cannot be read, is too large or not UTF-8
+    """
     try:
         with open(source, "rb") as file:
             # The size is checked before reading, and what is read bounded again, for a
@@ -64,34 +82,22 @@ def workflow_from_file(
             _check_size(budget, os.fstat(file.fileno()).st_size, source)
             raw = file.read(budget.limits.max_bytes + 1)
     except OSError as exc:
-        if "\n" in source:
-            raise WorkflowValidationError(
-                [
-                    Problem(
-                        "from_yaml takes the path of a file, and this looks like YAML text; "
-                        "read text with agentbridge.Workflow.from_yaml_string(text)"
-                    )
-                ],
-                source="<string>",
-            ) from None
         raise WorkflowValidationError(
-            [Problem(f"cannot read the workflow file: {exc.strerror or exc}")], source=source
+            [Problem(f"cannot read {what}: {exc.strerror or exc}")], source=source
         ) from None
     _check_size(budget, len(raw), source)
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise WorkflowValidationError(
             [
                 Problem(
-                    f"cannot read the workflow file: it is not UTF-8 text ({exc.reason} "
-                    f"at byte {exc.start})",
+                    f"cannot read {what}: it is not UTF-8 text ({exc.reason} at byte {exc.start})",
                     line=raw.count(b"\n", 0, exc.start) + 1,
                 )
             ],
             source=source,
         ) from None
-    return _from_text(text, source, budget)
 
 
 def workflow_from_yaml(text: str, *, source: str, limits: LoadLimits | None = None) -> Workflow:
