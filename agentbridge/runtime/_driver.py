@@ -174,7 +174,9 @@ class _Run:
         state = self.state
         try:
             try:
-                if not step.evaluate_condition(state.inputs, state.outputs):
+                if step.when is not None and not step.evaluate_condition(
+                    state.inputs, state.outputs
+                ):
                     return attempts.skipped()
                 items = (
                     None
