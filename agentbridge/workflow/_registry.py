@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
 from .._exceptions import ConfigurationError, Problem, WorkflowValidationError
+from ..integrations import framework_of
 from ._exception_types import resolve_exception_type
 from ._imports import import_target
 from ._model import KINDS, Step, StepKind, Workflow, callable_kind, is_callable_target
@@ -49,7 +50,9 @@ class Registry:
 
         :param kind: ``"agent"``, ``"function"`` or ``"tool"``
         :param name: the name workflow steps use
-        :param target: a callable, or for an agent an object with a ``run`` method
+        :param target: a callable; for an agent also an object with a ``run``
+            method; for an agent or a tool also an object of a supported agent framework
+            (pydantic-ai, LangChain/LangGraph, OpenAI Agents SDK)
         :raises ConfigurationError: for an unknown kind, an empty name or a target
             that cannot be called
         """
@@ -104,7 +107,8 @@ class Registry:
     def agent(self, name: Any = None, /) -> Any:
         """Register an agent: ``@registry.agent`` or ``@registry.agent("name")``.
 
-        An agent is an async callable, or an object with an async ``run`` method.
+        An agent is an async callable, an object with an async ``run`` method, or an
+        agent of a supported framework (see :mod:`agentbridge.integrations`).
         """
         return self._decorator("agent", name)
 
@@ -167,8 +171,11 @@ tool = _default_registry.tool
 def resolve_targets(
     workflow: Workflow, registry: Registry | None, allow_imports: Iterable[str]
 ) -> Mapping[str, Callable[..., Any]]:
-    """The callable of every step, by step id, each checked against the step's inputs
-    (see :mod:`._signatures`).
+    """The callable of every step, by step id: an agent object's ``run`` method, and an
+    object of an agent framework as itself (the runtime adapts it, with
+    :func:`agentbridge.integrations.adapt`). Each callable is checked against the
+    step's inputs (see :mod:`._signatures`); a framework's object is not, since its
+    adapter maps the inputs onto the framework's own input.
 
     :raises WorkflowValidationError: listing every step whose target does not resolve,
         and every input its callable's signature cannot take
@@ -187,11 +194,13 @@ def resolve_targets(
                 problems.append(Problem(found.message, step.id, step.line))
                 continue
             target = found
-        if step.kind == "agent" and not callable(target):
+        framework = framework_of(target)
+        if step.kind == "agent" and not callable(target) and framework is None:
             target = target.run
-        what = f"{step.kind} {step.target_name!r}"
-        for message in signature_problems(target, step.inputs, what):
-            problems.append(Problem(message, step.id, step.line))
+        if framework is None:
+            what = f"{step.kind} {step.target_name!r}"
+            for message in signature_problems(target, step.inputs, what):
+                problems.append(Problem(message, step.id, step.line))
         targets[step.id] = target
     for step in workflow.steps:
         _retry_types(step, registry, prefixes, problems)
