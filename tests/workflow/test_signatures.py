@@ -165,3 +165,20 @@ async def test_the_runtime_refuses_before_any_step_runs(reg: ab.Registry) -> Non
     with pytest.raises(ab.WorkflowValidationError, match="lable"):
         await ab.Runtime(reg).run_async(workflow)
     assert ran == []
+
+
+def test_an_agent_framework_object_is_left_to_its_adapter() -> None:
+    # A class that looks like LangChain's Runnable by module and name, as framework
+    # detection reads it: its adapter, not its __call__, takes the step's inputs.
+    base = type("Runnable", (), {"__module__": "langchain_core.runnables.base"})
+
+    class Chain(base):  # type: ignore[misc, valid-type]
+        def __call__(self, tool_input: str, /) -> str:
+            return tool_input
+
+    registry = ab.Registry()
+    registry.register("tool", "chain", Chain())
+    workflow = ab.Workflow.from_dict(
+        {"name": "t", "steps": [{"id": "c", "tool": "chain", "inputs": {"question": "hi"}}]}
+    )
+    workflow.validate(registry)
