@@ -117,7 +117,7 @@ def docs(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Run the benchmarks and print ratios against their baselines."""
-    install_groups(session, "bench", extras="[uvloop,trio]")
+    install_groups(session, "bench", extras="[uvloop,trio,cli]")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 
