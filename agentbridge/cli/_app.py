@@ -13,10 +13,11 @@ from rich.console import Console
 
 import agentbridge as ab
 
+from ..workflow import read_inputs_file
 from ._errors import EXIT_FAILED, print_traceback, reporting
 from ._format import status_name
 from ._graph import FORMATS
-from ._loading import import_modules, parse_inputs
+from ._loading import import_modules, merge_inputs, parse_inputs
 from ._progress import follow, follow_quietly
 from ._summary import failure_lines, print_result, print_workflow
 
@@ -69,6 +70,23 @@ def cli() -> None:
     help="An input of the workflow (repeatable). VALUE is read as a YAML scalar:"
     " n=3 is a number, x=hello a string, x='3' the string 3.",
 )
+@click.option(
+    "--input-json",
+    "json_inputs",
+    multiple=True,
+    metavar="KEY=JSON",
+    callback=parse_inputs,
+    help='An input given as a JSON value (repeatable): --input-json \'tags=["a", "b"]\'.',
+)
+@click.option(
+    "--inputs",
+    "inputs_file",
+    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Read inputs from FILE: a mapping in JSON (.json) or YAML, read safely, within the"
+    " workflow limits. --input and --input-json override its keys.",
+)
 @_imports
 @click.option(
     "--backend",
@@ -93,6 +111,8 @@ def cli() -> None:
 def run(
     file: Path,
     inputs: Mapping[str, object],
+    json_inputs: Mapping[str, object],
+    inputs_file: Path | None,
     modules: tuple[str, ...],
     backend: str | None,
     timeout: float | None,
@@ -107,6 +127,8 @@ def run(
     out, 2 if the workflow or the command line is invalid (then nothing runs).
     """
     with reporting(debug=debug):
+        from_file = read_inputs_file(inputs_file) if inputs_file is not None else {}
+        inputs = merge_inputs(from_file, inputs, json_inputs)
         import_modules(modules)
         workflow = ab.Workflow.from_yaml(file)
         events = ab.Runtime(backend=backend).stream_sync(workflow, inputs, timeout=timeout)

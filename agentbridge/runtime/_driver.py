@@ -88,6 +88,8 @@ class _Run:
         self.task_group: anyio.abc.TaskGroup | None = None
         self.queue: deque[str] = deque()
         self.queue_tasks = 0
+        #: What became of each step's attempt its cancellation interrupted, by step id.
+        self.cancelled_hows: dict[str, str] = {}
 
     async def execute(self) -> WorkflowResult:
         started_at = datetime.now(timezone.utc)
@@ -182,65 +184,126 @@ class _Run:
 
     async def _execute_step(self, call: StepCall) -> StepResult:
         step = call.step
-        attempts = StepAttempts(step)
-        # Without a cap or a timeout an attempt is the bare call: two frames fewer.
-        call_once = (
-            self.runner.run if self.slots is None and step.timeout is None else self._bounded
-        )
-        running = False
+        attempts = StepAttempts(step, call.retry_on)
+        state = self.state
         try:
-            while True:
-                try:
-                    kwargs = step.evaluate_inputs(self.state.inputs, self.state.outputs)
-                except ExpressionError as exc:
-                    return attempts.ended(StepStatus.FAILED, exc)
-                attempt = attempts.begin()
+            try:
+                if step.when is not None and not step.evaluate_condition(
+                    state.inputs, state.outputs
+                ):
+                    return attempts.skipped()
+                items = (
+                    None
+                    if step.for_each is None
+                    else step.evaluate_items(state.inputs, state.outputs)
+                )
+            except ExpressionError as exc:
+                return attempts.ended(StepStatus.FAILED, exc)
+            if items is not None:
+                return await self._fan_out(call, attempts, items)
+            return await self._attempts(call, attempts)
+        except get_cancelled_exc_class():
+            result = attempts.ended(StepStatus.CANCELLED, None)
+            how = self.cancelled_hows.pop(step.id, None)
+            self._record(result if how is None else dataclasses.replace(result, cancelled_how=how))
+            raise
+
+    def _how(self, call: StepCall, result: StepResult) -> StepResult:
+        """A timed-out ``result`` with what became of its attempt."""
+        if result.status is StepStatus.TIMED_OUT:
+            return dataclasses.replace(result, cancelled_how=self.runner.cancelled_how(call))
+        return result
+
+    async def _attempts(
+        self, call: StepCall, attempts: StepAttempts, each: tuple[Any, int] | None = None
+    ) -> StepResult:
+        """Attempts of one step (or of one item of it) until one succeeds, or the step
+        has no retries left or the error is not worth one."""
+        step = call.step
+        item = None if each is None else each[1]
+        # Without a cap or a timeout an attempt is the bare call: two frames fewer.
+        bare = self.slots is None and step.timeout is None
+        while True:
+            try:
+                kwargs = step.evaluate_inputs(self.state.inputs, self.state.outputs, each)
+            except ExpressionError as exc:
+                return attempts.ended(StepStatus.FAILED, exc)
+            attempt = attempts.begin()
+            if self.emit is not None:
+                self.emit(
+                    StepStarted(
+                        self.name,
+                        run_id=self.run_id,
+                        step_id=step.id,
+                        kind=step.kind,
+                        attempt=attempt,
+                        item=item,
+                    )
+                )
+            try:
+                if bare:
+                    output = await self.runner.run(call, kwargs)
+                else:
+                    output = await self._bounded(call, kwargs, item)
+            except get_cancelled_exc_class():
+                # Asked in this task, where the runner saw the cancellation.
+                self.cancelled_hows[step.id] = self.runner.cancelled_how(call)
+                raise
+            except Exception as exc:
+                delay = attempts.retry_delay(exc)
+                if delay is None:
+                    return self._how(call, attempts.failed(exc))
                 if self.emit is not None:
                     self.emit(
-                        StepStarted(
+                        StepRetrying(
                             self.name,
                             run_id=self.run_id,
                             step_id=step.id,
                             kind=step.kind,
                             attempt=attempt,
+                            error=exc,
+                            delay=delay,
+                            item=item,
                         )
                     )
-                running = True
+                await anyio.sleep(delay)
+                continue
+            return attempts.ended(StepStatus.SUCCEEDED, None, output)
+
+    async def _fan_out(
+        self, call: StepCall, attempts: StepAttempts, items: list[Any]
+    ) -> StepResult:
+        """A ``for_each`` step: each item's attempts, at most ``max_concurrency`` items
+        at once; the first item that fails stops the others and fails the step."""
+        outputs: list[Any] = [None] * len(items)
+        failures: list[tuple[int, StepResult]] = []
+        indexes = iter(range(len(items)))
+        workers = call.step.max_concurrency or len(items)
+        if not self.runner.on_loop(call):
+            workers = min(workers, self.runner.capacity)  # more would only wait
+
+        async def work(scope: anyio.CancelScope) -> None:
+            for index in indexes:
+                each = StepAttempts(call.step, call.retry_on)
                 try:
-                    output = await call_once(call, kwargs)
-                except Exception as exc:
-                    running = False
-                    delay = attempts.retry_delay()
-                    if delay is None:
-                        return self._how(call, attempts.failed(exc))
-                    if self.emit is not None:
-                        self.emit(
-                            StepRetrying(
-                                self.name,
-                                run_id=self.run_id,
-                                step_id=step.id,
-                                kind=step.kind,
-                                attempt=attempt,
-                                error=exc,
-                                delay=delay,
-                            )
-                        )
-                    await anyio.sleep(delay)
-                    continue
-                return attempts.ended(StepStatus.SUCCEEDED, None, output)
-        except get_cancelled_exc_class():
-            result = attempts.ended(StepStatus.CANCELLED, None)
-            self._record(self._how(call, result) if running else result)
-            raise
+                    result = await self._attempts(call, each, (items[index], index))
+                finally:
+                    attempts.attempts += each.attempts
+                if result.status is not StepStatus.SUCCEEDED:
+                    failures.append((index, result))
+                    scope.cancel()
+                    return
+                outputs[index] = result.output
 
-    def _how(self, call: StepCall, result: StepResult) -> StepResult:
-        """``result`` with what became of its cancelled attempt, if it was cancelled or
-        timed out."""
-        if result.status in (StepStatus.CANCELLED, StepStatus.TIMED_OUT):
-            return dataclasses.replace(result, cancelled_how=self.runner.cancelled_how(call))
-        return result
+        async with anyio.create_task_group() as items_group:
+            for _ in range(min(workers, len(items))):
+                items_group.start_soon(work, items_group.cancel_scope)
+        if not failures:
+            return attempts.ended(StepStatus.SUCCEEDED, None, outputs)
+        index, failed = failures[0]
+        return dataclasses.replace(attempts.ended(failed.status, failed.error), item=index)
 
-    async def _bounded(self, call: StepCall, kwargs: dict[str, Any]) -> Any:
+    async def _bounded(self, call: StepCall, kwargs: dict[str, Any], item: int | None) -> Any:
         """One attempt under the run's concurrency cap and the step's timeout."""
         timeout = call.step.timeout
         async with self.slots or nullcontext():
@@ -248,8 +311,9 @@ class _Run:
                 return await self.runner.run(call, kwargs)
             with anyio.move_on_after(timeout):
                 return await self.runner.run(call, kwargs)
+        what = f"step {call.step.id!r}" if item is None else f"item {item} of step {call.step.id!r}"
         raise StepTimeoutError(
-            f"step {call.step.id!r} did not finish within its timeout of {timeout:g} s; "
+            f"{what} did not finish within its timeout of {timeout:g} s; "
             f"{self.runner.cancelled_how(call)}",
             step_id=call.step.id,
             timeout=timeout,
