@@ -22,7 +22,9 @@ import anyio
 from anyio import CapacityLimiter, get_cancelled_exc_class
 
 from .._exceptions import ExpressionError, StepTimeoutError
+from ._context import StepContext, step_context
 from ._events import Event, RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
+from ._journal import Journal
 from ._options import RunOptions
 from ._plan import Plan, StepCall
 from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
@@ -43,6 +45,7 @@ async def execute(
     runner: StepRunner | None = None,
     seed: Mapping[str, StepResult] | None = None,
     run_id: str | None = None,
+    journal: Journal | None = None,
 ) -> WorkflowResult:
     """Run ``plan`` on the current loop and return its result; never raises for a step.
 
@@ -51,7 +54,9 @@ async def execute(
     :param seed: results recorded elsewhere, taken as this run's (see
         :class:`RunState`)
     :param run_id: the run's id, on its result and events (default: a new ``uuid4``
-        hex string)
+        hex string, or the journal's)
+    :param journal: records the run in a store as it goes, and supplies the stored
+        results of steps that need not run again
 
     Cancellation of the caller propagates (after every running step is recorded as
     cancelled and, with ``emit``, :class:`RunFinished` is reported).
@@ -59,7 +64,12 @@ async def execute(
     state = RunState(plan, inputs, fail_fast=options.fail_fast, seed=seed)
     if runner is None:
         runner = LocalRunner(options.max_threads)
-    return await _Run(state, runner, options, emit, run_id or uuid.uuid4().hex).execute()
+    if journal is not None:
+        run_id = journal.run_id
+    run = _Run(state, runner, options, emit, run_id or uuid.uuid4().hex, journal)
+    if journal is None:
+        return await run.execute()
+    return await journal.recording(run.execute)
 
 
 class _Run:
@@ -70,6 +80,7 @@ class _Run:
         options: RunOptions,
         emit: Emit | None,
         run_id: str,
+        journal: Journal | None = None,
     ) -> None:
         self.state = state
         self.calls = state.plan.calls
@@ -78,6 +89,7 @@ class _Run:
         self.runner = runner
         self.options = options
         self.emit = emit
+        self.journal = journal
         self.slots = CapacityLimiter(options.max_concurrency) if options.max_concurrency else None
         self.task_group: anyio.abc.TaskGroup | None = None
         self.queue: deque[str] = deque()
@@ -109,6 +121,8 @@ class _Run:
             duration=perf_counter() - start,
             timeout=self.options.timeout,
         )
+        if self.journal is not None:
+            self.journal.run_ended(result)
         if self.emit is not None:
             self.emit(RunFinished(self.name, run_id=self.run_id, result=result))
         return result
@@ -154,6 +168,8 @@ class _Run:
             self.queue_tasks -= 1
 
     def _record(self, result: StepResult) -> list[str] | None:
+        if self.journal is not None:
+            result = self.journal.ended(result, self.calls[result.step_id].step.persist)
         ready = self.state.record(result)
         if self.emit is not None:
             self.emit(
@@ -180,6 +196,12 @@ class _Run:
                     kwargs = step.evaluate_inputs(self.state.inputs, self.state.outputs)
                 except ExpressionError as exc:
                     return attempts.ended(StepStatus.FAILED, exc)
+                if self.journal is not None:
+                    if not attempts.attempts:
+                        stored = self.journal.reuse(step, step.target_name, kwargs)
+                        if stored is not None:
+                            return stored
+                    self.journal.started(step, attempts.attempts + 1)
                 attempt = attempts.begin()
                 if self.emit is not None:
                     self.emit(
@@ -191,12 +213,15 @@ class _Run:
                             attempt=attempt,
                         )
                     )
+                token = step_context.set(StepContext(self.run_id, step.id, attempt))
                 try:
                     output = await call_once(call, kwargs)
                 except Exception as exc:
                     delay = attempts.retry_delay()
                     if delay is None:
                         return attempts.failed(exc)
+                    if self.journal is not None:
+                        self.journal.retrying(step, exc)
                     if self.emit is not None:
                         self.emit(
                             StepRetrying(
@@ -211,6 +236,8 @@ class _Run:
                         )
                     await anyio.sleep(delay)
                     continue
+                finally:
+                    step_context.reset(token)
                 return attempts.ended(StepStatus.SUCCEEDED, None, output)
         except get_cancelled_exc_class():
             self._record(attempts.ended(StepStatus.CANCELLED, None))

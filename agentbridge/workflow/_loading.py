@@ -32,6 +32,8 @@ _STEP_KEYS: Final = frozenset(
         "retries",
         "retry_delay",
         "runner",
+        "version",
+        "persist",
         "description",
     }
 )
@@ -316,6 +318,8 @@ def _step(
             retry_delay=entry.get("retry_delay", 0.0),
             line=line,
             runner=entry.get("runner"),
+            version=entry.get("version"),
+            persist=entry.get("persist", True),
         )
     except WorkflowValidationError as exc:
         problems.extend(exc.problems)
