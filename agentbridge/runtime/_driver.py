@@ -201,6 +201,7 @@ class _Run:
                         stored = self.journal.reuse(step, step.target_name, kwargs)
                         if stored is not None:
                             return stored
+                    await self.journal.check_lease()
                     self.journal.started(step, attempts.attempts + 1)
                 attempt = attempts.begin()
                 if self.emit is not None:

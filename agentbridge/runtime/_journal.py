@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from .._exceptions import ConfigurationError, ResumeError, StoreError
 from ..workflow import Step
@@ -44,6 +45,8 @@ class Journal:
         "_closing",
         "_keys",
         "_pending",
+        "_renewed",
+        "_run_scope",
         "_wake",
         "inputs_json",
         "lost",
@@ -66,6 +69,10 @@ class Journal:
         self._keys: dict[str, str | None] = {}
         self._wake = anyio.Event()
         self._closing = False
+        # When the lease was last renewed (the start of the last write that succeeded),
+        # by the monotonic clock: a process frozen past its lease finds out here.
+        self._renewed = time.monotonic()
+        self._run_scope: anyio.CancelScope | None = None
 
     @classmethod
     async def open(
@@ -176,6 +183,16 @@ class Journal:
                 f"run id"
             ) from None
 
+    async def check_lease(self) -> None:
+        """Before an attempt starts: if the lease may have expired (this process was
+        frozen or starved), confirm it with a write first, so a process that lost the
+        run starts nothing more; the run is then cancelled."""
+        if time.monotonic() - self._renewed < self.store.lease:
+            return
+        with anyio.CancelScope(shield=True):
+            await self._flush_or_stop()
+        await anyio.lowlevel.checkpoint()  # where the stopped run is cancelled
+
     def started(self, step: Step, attempt: int) -> None:
         """An attempt of ``step`` started now."""
         self._add(AttemptStarted(step.id, step.kind, attempt, time.time()))
@@ -267,7 +284,8 @@ class Journal:
         error: Exception | None = None
         try:
             async with anyio.create_task_group() as task_group:
-                task_group.start_soon(self._write_loop, task_group.cancel_scope)
+                self._run_scope = task_group.cancel_scope
+                task_group.start_soon(self._write_loop)
                 try:
                     result = await body()
                 except Exception as exc:
@@ -286,25 +304,32 @@ class Journal:
         assert result is not None
         return result
 
-    async def _write_loop(self, run_scope: anyio.CancelScope) -> None:
+    async def _write_loop(self) -> None:
         heartbeat = self.store.lease / 3
+        while not self.lost:
+            with anyio.move_on_after(heartbeat):
+                await self._wake.wait()
+            if self._closing:
+                return
+            # Shielded: a batch taken is written, even if the run is cancelled now.
+            with anyio.CancelScope(shield=True):
+                await self._flush_or_stop()
+
+    async def _flush_or_stop(self) -> None:
+        """Write what is pending; if the store fails, stop the run and write no more."""
         try:
-            while True:
-                with anyio.move_on_after(heartbeat):
-                    await self._wake.wait()
-                if self._closing:
-                    return
-                # Shielded: a batch taken is written, even if the run is cancelled now.
-                with anyio.CancelScope(shield=True):
-                    await self._flush()
+            await self._flush()
         except StoreError as exc:
             self.lost = exc
-            run_scope.cancel()
+            assert self._run_scope is not None
+            self._run_scope.cancel()
 
     async def _flush(self) -> None:
         self._wake = anyio.Event()
         batch, self._pending = self._pending, []
+        began = time.monotonic()
         await self.store.write(self.run_id, self.owner, batch)
+        self._renewed = began
 
 
 def check_run_id(run_id: object) -> None:
