@@ -44,6 +44,7 @@ class Journal:
     __slots__ = (
         "_closing",
         "_keys",
+        "_outputs",
         "_pending",
         "_renewed",
         "_run_scope",
@@ -57,7 +58,14 @@ class Journal:
         "stored",
     )
 
-    def __init__(self, store: RunStore, run_id: str, stored: StoredRun | None, owner: str) -> None:
+    def __init__(
+        self,
+        store: RunStore,
+        run_id: str,
+        stored: StoredRun | None,
+        owner: str,
+        outputs: dict[str, Any],
+    ) -> None:
         self.store = store
         self.run_id = run_id
         self.owner = owner
@@ -67,6 +75,8 @@ class Journal:
         self.lost: StoreError | None = None
         self._pending: list[Write] = []
         self._keys: dict[str, str | None] = {}
+        #: The stored outputs, read from their JSON once, by step id.
+        self._outputs = outputs
         self._wake = anyio.Event()
         self._closing = False
         # When the lease was last renewed (the start of the last write that succeeded),
@@ -101,16 +111,25 @@ class Journal:
         stored = await store.claim(
             run_id, owner, workflow=workflow, source=source, inputs=inputs_json
         )
+        outputs: dict[str, Any] = {}
         if stored is not None:
-            problem = _changed(stored, workflow, inputs_json)
-            if problem is not None:
+            try:
+                problem = _changed(stored, workflow, inputs_json)
+                if problem is not None:
+                    raise ResumeError(
+                        f"run {run_id!r} cannot be resumed: {problem}, so its stored results "
+                        f"do not belong to this run; resume it as it was, or start a new run "
+                        f"with another run id"
+                    )
+                for step_id, record in stored.steps.items():
+                    if record.output is not None:
+                        outputs[step_id] = _load(
+                            record.output, f"the output of step {step_id!r}", run_id
+                        )
+            except StoreError:
                 await store.release(run_id, owner)
-                raise ResumeError(
-                    f"run {run_id!r} cannot be resumed: {problem}, so its stored results "
-                    f"do not belong to this run; resume it as it was, or start a new run "
-                    f"with another run id"
-                )
-        return cls(store, run_id, stored, owner)
+                raise
+        return cls(store, run_id, stored, owner, outputs)
 
     def finished(self, workflow: Any) -> WorkflowResult | None:
         """The stored result if the run already succeeded with every step of
@@ -121,13 +140,13 @@ class Journal:
         steps = {}
         for step in workflow.steps:
             record = stored.steps.get(step.id)
-            if record is None or record.status != "succeeded" or record.output is None:
+            if record is None or record.status != "succeeded" or step.id not in self._outputs:
                 return None
             steps[step.id] = self._reused(step, record)
         return WorkflowResult(
             workflow.name,
             RunStatus.SUCCEEDED,
-            self._load(stored.outputs, "the run's outputs"),
+            _load(stored.outputs, "the run's outputs", self.run_id),
             steps,
             datetime.fromtimestamp(stored.created_at, timezone.utc),
             stored.duration or 0.0,
@@ -153,7 +172,7 @@ class Journal:
         if (
             record is None
             or record.status != "succeeded"
-            or record.output is None
+            or step.id not in self._outputs
             or record.input_key != key
         ):
             return None
@@ -161,27 +180,16 @@ class Journal:
 
     def _reused(self, step: Step, record: StoredStep) -> StepResult:
         started_at = record.started_at
-        assert record.output is not None
         return StepResult(
             step.id,
             step.kind,
             StepStatus.SUCCEEDED,
-            self._load(record.output, f"the output of step {step.id!r}"),
+            self._outputs[step.id],
             record.attempts,
             None if started_at is None else datetime.fromtimestamp(started_at, timezone.utc),
             record.duration,
             reused=True,
         )
-
-    def _load(self, text: str, what: str) -> Any:
-        try:
-            return _json.load(text)
-        except ValueError as exc:
-            raise StoreError(
-                f"{what} in run {self.run_id!r} is not JSON as agentbridge writes it ({exc}): "
-                f"the store was modified outside agentbridge; start a new run with another "
-                f"run id"
-            ) from None
 
     async def check_lease(self) -> None:
         """Before an attempt starts: if the lease may have expired (this process was
@@ -357,6 +365,16 @@ def _changed(stored: StoredRun, workflow: str, inputs_json: str) -> str | None:
         return "its stored inputs are not a mapping (the store was modified outside agentbridge)"
     names = sorted({*before, *now} - {n for n in before if n in now and before[n] == now[n]})
     return f"its inputs changed ({', '.join(map(repr, names))} differ from the stored run's)"
+
+
+def _load(text: str, what: str, run_id: str) -> Any:
+    try:
+        return _json.load(text)
+    except ValueError as exc:
+        raise StoreError(
+            f"{what} in run {run_id!r} is not JSON as agentbridge writes it ({exc}): the "
+            f"store was modified outside agentbridge; start a new run with another run id"
+        ) from None
 
 
 def _with_not_stored(result: StepResult, reason: str) -> StepResult:
