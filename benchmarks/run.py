@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/run.py                  # everything: about 2 minutes on 2 vCPUs
     python benchmarks/run.py --quick          # smoke run: small sizes, few rounds
-    python benchmarks/run.py --only bridge    # or: --only workflow, imports, loading, runners
+    python benchmarks/run.py --only bridge    # or: workflow, imports, loading, runners, durable
     python benchmarks/run.py --processes 5    # the spread over 5 processes
 
 Every case is measured side by side with its baselines in interleaved rounds on the
@@ -49,6 +49,7 @@ SUITES: dict[str, Callable[[], list[Group]]] = {}
 
 def _load_suites() -> None:
     import bridge
+    import durable
     import imports
     import loading
     import runners
@@ -59,6 +60,7 @@ def _load_suites() -> None:
     SUITES["imports"] = imports.groups
     SUITES["loading"] = loading.groups
     SUITES["runners"] = runners.groups
+    SUITES["durable"] = durable.groups
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -69,7 +71,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("bridge", "workflow", "imports", "loading", "runners"),
+        choices=("bridge", "workflow", "imports", "loading", "runners", "durable"),
         action="append",
         help="run one suite",
     )

@@ -78,6 +78,22 @@ class Worker:
         self.process.communicate()
 
 
+def first_outcome(workers: list[Worker]) -> tuple[Worker, int]:
+    """The first of ``workers`` to end its run, and that run's code (other lines they
+    print meanwhile, such as ``b waiting``, are passed over)."""
+    end = time.monotonic() + DEADLINE
+    with selectors.DefaultSelector() as selector:
+        for worker in workers:
+            assert worker.process.stdout is not None
+            selector.register(worker.process.stdout, selectors.EVENT_READ, worker)
+        while time.monotonic() < end:
+            for key, _ in selector.select(end - time.monotonic()):
+                line = key.fileobj.readline()  # type: ignore[union-attr]
+                if line.startswith("exit "):
+                    return key.data, int(line.split()[1])
+    raise AssertionError("no worker ended its run in time")
+
+
 def until(condition: Callable[[], bool], what: str) -> None:
     """Wait until ``condition()`` holds, checking often; fail after the deadline."""
     end = time.monotonic() + DEADLINE

@@ -20,7 +20,7 @@ import pytest
 import agentbridge as ab
 
 from . import _worker
-from ._procs import DEADLINE, Worker, lines, until
+from ._procs import DEADLINE, Worker, first_outcome, lines, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -139,11 +139,13 @@ def test_two_runs_started_together_never_both_run(db: Path, tmp_path: Path, spaw
         run_id = f"r{repetition}"
         for worker in workers:
             worker.go(run_id, directory)
-        # Whichever claimed second gives up at once; the other waits in step b.
-        until((directory / "b.log").exists, "a worker runs step b")
+        # The winner waits in step b until the gate opens, so the other one, whenever it
+        # claims, finds the run owned and gives up: it is the first to end.
+        loser, code = first_outcome(workers)
+        assert code == 3, f"repetition {repetition}: the first to end had code {code}"
         (directory / "gate").touch()
-        codes = sorted(worker.outcome() for worker in workers)
-        assert codes == [0, 3], f"repetition {repetition}: exit codes {codes}"
+        (winner,) = [worker for worker in workers if worker is not loser]
+        assert winner.outcome() == 0
         assert lines(directory / "a.log") == [f"{run_id}:a"]
         assert lines(directory / "b.log") == [f"{run_id}:b"]
     assert [worker.wait() for worker in workers] == [0, 0]
