@@ -113,7 +113,7 @@ class Executor:
         closing them is the caller's job.
     :param store: where runs are recorded as they go, such as
         ``ab.SqliteRunStore("runs.db")``, so a run given an existing ``run_id``
-        resumes (see :doc:`durable-runs`); the caller owns it
+        resumes (see :doc:`/durable-runs`); the caller owns it
     :raises WorkflowValidationError: if the workflow is invalid, a name does not
         resolve, a step names an unknown runner or one that cannot run it
     :raises ConfigurationError: for an invalid option
@@ -165,7 +165,7 @@ class Executor:
             ``AGENTBRIDGE_SYNC_TIMEOUT``) bounds the call, if one is set
         :param run_id: the run's id (default: a new ``uuid4`` hex string). With a
             store, an id already stored resumes that run: only the steps that need it
-            run again (see :doc:`durable-runs`)
+            run again (see :doc:`/durable-runs`)
         :raises StepFailedError: if a step failed (the step's exception is the cause)
         :raises WorkflowTimeoutError: if ``timeout`` expired
         :raises BridgeTimeoutError: if ``timeout`` was not given and the bridge's default
@@ -489,7 +489,7 @@ class Runtime:
     ) -> WorkflowResult:
         """Resume stored run ``run_id`` from synchronous code, with its stored inputs.
 
-        Only what needs it runs again (see :doc:`durable-runs`); a run that already
+        Only what needs it runs again (see :doc:`/durable-runs`); a run that already
         succeeded returns its stored result and runs nothing.
 
         :param workflow: the workflow to run; default: the file the run was read from

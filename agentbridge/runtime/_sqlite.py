@@ -139,7 +139,7 @@ class SqliteRunStore(RunStore):
     """A run store in one SQLite file, for :class:`~agentbridge.Runtime` ``(store=...)``.
 
     The file is created with owner-only permissions (``0600``) if missing. Outputs are
-    JSON text, nothing else; see :doc:`durable-runs` for what is stored and the
+    JSON text, nothing else; see :doc:`/durable-runs` for what is stored and the
     security model.
 
     :param path: the database file
