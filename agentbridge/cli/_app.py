@@ -1,4 +1,4 @@
-"""The click commands: ``agentbridge run`` and ``agentbridge validate``."""
+"""The click commands: ``agentbridge run``, ``agentbridge validate`` and ``agentbridge graph``."""
 
 from __future__ import annotations
 
@@ -12,11 +12,15 @@ import agentbridge as ab
 
 from ._durable import open_store, resume, run_id_option, runs, store_option
 from ._errors import reporting
+from ._graph import FORMATS
 from ._loading import import_modules, parse_inputs
 from ._running import report_run, show_events
 from ._summary import print_workflow
 
-__all__ = ("cli",)
+__all__ = ("BACKENDS", "cli")
+
+#: What ``--backend`` offers: every backend the library runs on.
+BACKENDS = ("asyncio", "trio", "uvloop")
 
 # The options both commands take, defined once.
 _file = click.argument(
@@ -38,11 +42,12 @@ _debug = click.option(
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(ab.__version__, prog_name="agentbridge")
 def cli() -> None:
-    """Run and validate agentbridge workflow files.
+    """Run, validate and draw agentbridge workflow files.
 
     \b
         agentbridge validate triage.yaml --import myapp.steps
         agentbridge run triage.yaml --import myapp.steps --input ticket=42
+        agentbridge graph triage.yaml --format mermaid
 
     Exit codes: 0 success, 1 a step failed, 2 a usage or validation error,
     130 interrupted.
@@ -64,7 +69,7 @@ def cli() -> None:
 @_imports
 @click.option(
     "--backend",
-    type=click.Choice(["asyncio", "trio"]),
+    type=click.Choice(BACKENDS),
     default=None,
     help="The event loop the run uses (default: asyncio, or $AGENTBRIDGE_BACKEND).",
 )
@@ -76,6 +81,11 @@ def cli() -> None:
     help="Cancel the run if it has not finished after SECONDS (exit code 1).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print only the result, as JSON.")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="End with a row for every step, however many (default: large runs are condensed).",
+)
 @store_option(required=False)
 @run_id_option
 @_debug
@@ -86,6 +96,7 @@ def run(
     backend: str | None,
     timeout: float | None,
     as_json: bool,
+    full: bool,
     store: Path | None,
     run_id: str | None,
     debug: bool,
@@ -103,7 +114,7 @@ def run(
         workflow = ab.Workflow.from_yaml(file)
         runtime = ab.Runtime(backend=backend, store=open_store(store))
         events = runtime.stream_sync(workflow, inputs, timeout=timeout, run_id=run_id)
-        result = show_events(workflow, events, as_json=as_json)
+        result = show_events(workflow, events, as_json=as_json, full=full)
     report_run(result, debug=debug)
 
 
@@ -122,6 +133,28 @@ def validate(file: Path, modules: tuple[str, ...], debug: bool) -> None:
         workflow = ab.Workflow.from_yaml(file)
         ab.Runtime().validate(workflow)
     print_workflow(Console(highlight=False), workflow)
+
+
+@cli.command(short_help="Print a workflow file's graph (Mermaid or DOT).")
+@_file
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(list(FORMATS)),
+    default="mermaid",
+    show_default=True,
+    help="mermaid (for Markdown pages and GitHub) or dot (for Graphviz).",
+)
+@_debug
+def graph(file: Path, form: str, debug: bool) -> None:
+    """Print the steps of the workflow in FILE and their dependencies as a graph.
+
+    Each step shows its id, kind, what it calls and its runner. Nothing is imported or
+    run. Exit code 0, or 2 if the file is not a valid workflow.
+    """
+    with reporting(debug=debug):
+        workflow = ab.Workflow.from_yaml(file)
+    click.echo(FORMATS[form](workflow), nl=False)
 
 
 cli.add_command(resume)

@@ -24,10 +24,11 @@ __all__ = ("report_run", "show_events")
 
 
 def show_events(
-    workflow: ab.Workflow, events: Iterator[ab.Event], *, as_json: bool
+    workflow: ab.Workflow, events: Iterator[ab.Event], *, as_json: bool, full: bool = False
 ) -> ab.WorkflowResult:
     """Follow ``events`` with live progress and a summary, or print only the result as
-    JSON on stdout (what the steps print then goes to stderr); the run's result."""
+    JSON on stdout (what the steps print then goes to stderr); the run's result.
+    ``full`` ends with a row for every step, however many."""
     if as_json:
         # Whatever the steps print must not corrupt the JSON on stdout.
         with contextlib.redirect_stdout(sys.stderr):
@@ -36,7 +37,7 @@ def show_events(
         return result
     console = Console(highlight=False)
     result = follow(console, workflow, events)
-    print_result(console, result)
+    print_result(console, result, full=full)
     return result
 
 

@@ -8,13 +8,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._exceptions import Problem, WorkflowValidationError
+from ..integrations import adapt
 from ..workflow import Step, Workflow
 
 __all__ = ("Plan", "StepCall")
 
 
 class StepCall:
-    """One step and the callable it resolved to."""
+    """One step and the callable it resolved to (an agent framework's object adapted to
+    an async callable)."""
 
     __slots__ = ("fn", "is_async", "step")
 
@@ -22,9 +24,9 @@ class StepCall:
         #: The step.
         self.step = step
         #: What the step calls.
-        self.fn = fn
+        self.fn = adapt(fn)
         #: Whether calling ``fn`` gives a coroutine to await (otherwise it blocks).
-        self.is_async = _is_async_callable(fn)
+        self.is_async = _is_async_callable(self.fn)
 
 
 def _is_async_callable(fn: Any) -> bool:

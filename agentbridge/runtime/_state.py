@@ -21,6 +21,7 @@ from .._exceptions import (
     WorkflowTimeoutError,
     WorkflowValidationError,
 )
+from ..integrations import StepOutput
 from ..workflow import Step
 from ._plan import Plan
 from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
@@ -63,8 +64,12 @@ class StepAttempts:
     def ended(
         self, status: StepStatus, error: BaseException | None, output: Any = None
     ) -> StepResult:
-        """The step's result, ended now with ``status``."""
+        """The step's result, ended now with ``status``; an ``output`` that is a
+        :class:`~agentbridge.integrations.StepOutput` gives the output and the usage."""
         step = self.step
+        usage = None
+        if isinstance(output, StepOutput):
+            output, usage = output.output, output.usage
         return StepResult(
             step.id,
             step.kind,
@@ -74,6 +79,7 @@ class StepAttempts:
             self.started_at,
             perf_counter() - self._start,
             error,
+            usage=usage,
         )
 
 

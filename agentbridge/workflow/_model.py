@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal, get_args
 
 from .._exceptions import ExpressionError, Problem, WorkflowValidationError
+from ..integrations import framework_of
 from ._expressions import Binding, Reference, compile_value, evaluate, references
 from ._limits import LoadLimits, quote
 
@@ -487,13 +488,29 @@ def _input_specs(inputs: Any) -> dict[str, InputSpec]:
 
 
 def is_callable_target(kind: object, target: object) -> bool:
-    """Whether ``target`` can be what a step of ``kind`` calls."""
-    return callable(target) or (kind == "agent" and callable(getattr(target, "run", None)))
+    """Whether ``target`` can be what a step of ``kind`` calls: an agent or a tool may
+    also be an object of a supported agent framework, which the runtime adapts."""
+    return (
+        callable(target)
+        or (kind == "agent" and callable(getattr(target, "run", None)))
+        or (kind in _FRAMEWORK_KINDS and framework_of(target) is not None)
+    )
 
 
 def callable_kind(kind: object) -> str:
     """What a step of ``kind`` may call, in words."""
-    return "a callable or an object with a run() method" if kind == "agent" else "a callable"
+    if kind == "agent":
+        return f"a callable, an object with a run() method, or {_FRAMEWORK_OBJECTS}"
+    if kind in _FRAMEWORK_KINDS:
+        return f"a callable or {_FRAMEWORK_OBJECTS}"
+    return "a callable"
+
+
+# The step kinds that may name an object of an agent framework, and those objects.
+_FRAMEWORK_KINDS: Final = ("agent", "tool")
+_FRAMEWORK_OBJECTS: Final = (
+    "a pydantic-ai Agent, a LangChain Runnable or LangGraph graph, or an OpenAI Agents SDK Agent"
+)
 
 
 def _runner_name(value: object) -> bool:

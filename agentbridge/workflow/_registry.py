@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
 from .._exceptions import ConfigurationError, Problem, WorkflowValidationError
+from ..integrations import framework_of
 from ._imports import import_target
 from ._model import KINDS, StepKind, Workflow, callable_kind, is_callable_target
 
@@ -38,7 +39,9 @@ class Registry:
 
         :param kind: ``"agent"``, ``"function"`` or ``"tool"``
         :param name: the name workflow steps use
-        :param target: a callable, or for an agent an object with a ``run`` method
+        :param target: a callable; for an agent also an object with a ``run``
+            method; for an agent or a tool also an object of a supported agent framework
+            (pydantic-ai, LangChain/LangGraph, OpenAI Agents SDK)
         :raises ConfigurationError: for an unknown kind, an empty name or a target
             that cannot be called
         """
@@ -67,7 +70,8 @@ class Registry:
     def agent(self, name: Any = None, /) -> Any:
         """Register an agent: ``@registry.agent`` or ``@registry.agent("name")``.
 
-        An agent is an async callable, or an object with an async ``run`` method.
+        An agent is an async callable, an object with an async ``run`` method, or an
+        agent of a supported framework (see :mod:`agentbridge.integrations`).
         """
         return self._decorator("agent", name)
 
@@ -130,7 +134,9 @@ tool = _default_registry.tool
 def resolve_targets(
     workflow: Workflow, registry: Registry | None, allow_imports: Iterable[str]
 ) -> Mapping[str, Callable[..., Any]]:
-    """The callable of every step, by step id.
+    """The callable of every step, by step id: an agent object's ``run`` method, and an
+    object of an agent framework as itself (the runtime adapts it, with
+    :func:`agentbridge.integrations.adapt`).
 
     :raises WorkflowValidationError: listing every step whose target does not resolve
     """
@@ -148,7 +154,7 @@ def resolve_targets(
                 problems.append(Problem(found.message, step.id, step.line))
                 continue
             target = found
-        if step.kind == "agent" and not callable(target):
+        if step.kind == "agent" and not callable(target) and framework_of(target) is None:
             target = target.run
         targets[step.id] = target
     if problems:
