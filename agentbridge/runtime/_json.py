@@ -16,7 +16,11 @@ from typing import Any
 
 __all__ = ("NotJson", "dump", "load")
 
-_SCALARS = (str, int, bool, type(None))
+_SCALARS = frozenset({str, int, bool, type(None)})
+# Made once: json.dumps and json.loads build a new encoder or decoder on every call
+# given any option.
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+_SORTED_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), sort_keys=True)
 
 
 class NotJson(Exception):
@@ -24,24 +28,25 @@ class NotJson(Exception):
 
 
 def _check(value: Any) -> None:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind in _SCALARS:
-            continue
-        if kind is float:
-            if not math.isfinite(item):
-                raise NotJson(f"it holds the float {item!r}, which JSON cannot represent")
-        elif kind is list:
-            stack.extend(item)
-        elif kind is dict:
-            for key in item:
-                if type(key) is not str:
-                    raise NotJson(f"it has a {type(key).__name__} key {key!r}; JSON keys are str")
-            stack.extend(item.values())
-        else:
-            raise NotJson(f"it holds a {kind.__qualname__}, which is not a JSON type")
+    # Recursive: cheaper than a stack of our own for the small values steps pass; a
+    # value nested beyond the recursion limit is refused by dump.
+    kind = type(value)
+    if kind in _SCALARS:
+        return
+    if kind is float:
+        if not math.isfinite(value):
+            raise NotJson(f"it holds the float {value!r}, which JSON cannot represent")
+    elif kind is list:
+        for item in value:
+            _check(item)
+    elif kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                kind_name = type(key).__name__
+                raise NotJson(f"it has the {kind_name} key {key!r}; JSON keys are str")
+            _check(item)
+    else:
+        raise NotJson(f"it holds a {kind.__qualname__}, which is not a JSON type")
 
 
 def dump(value: Any, *, sort_keys: bool = False) -> str:
@@ -49,15 +54,18 @@ def dump(value: Any, *, sort_keys: bool = False) -> str:
 
     :raises NotJson: if ``value`` is not exactly JSON, or nests too deep to encode
     """
-    _check(value)
     try:
-        return json.dumps(value, allow_nan=False, separators=(",", ":"), sort_keys=sort_keys)
+        _check(value)
+        return (_SORTED_ENCODER if sort_keys else _ENCODER).encode(value)
     except RecursionError:
         raise NotJson("it nests too deep to encode") from None
 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
 def load(text: object) -> Any:
@@ -69,6 +77,6 @@ def load(text: object) -> Any:
     if type(text) is not str:
         raise ValueError(f"a {type(text).__name__} where JSON text should be")
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return _DECODER.decode(text)
     except RecursionError:
         raise ValueError("JSON nested too deep to read") from None

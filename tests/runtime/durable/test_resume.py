@@ -181,7 +181,7 @@ async def test_changed_inputs_refuse_the_resume_and_name_the_input(
     ("value", "reason"),
     [
         ((1, 2), "holds a tuple"),
-        ({1: "x"}, "has a int key 1"),
+        ({1: "x"}, "has the int key 1"),
         (float("nan"), "holds the float nan"),
         ({"deep": [{"set": {1}}]}, "holds a set"),
     ],
