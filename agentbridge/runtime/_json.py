@@ -18,8 +18,7 @@ __all__ = ("NotJson", "dump", "load")
 
 _SCALARS = frozenset({str, int, bool, type(None)})
 # Made once: json.dumps and json.loads build a new encoder or decoder on every call
-# given any option.
-_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+# given an option.
 _SORTED_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), sort_keys=True)
 
 
@@ -56,7 +55,8 @@ def dump(value: Any, *, sort_keys: bool = False) -> str:
     """
     try:
         _check(value)
-        return (_SORTED_ENCODER if sort_keys else _ENCODER).encode(value)
+        # Checked, so json.dumps's own fast path is right: no tuple or NaN is left.
+        return _SORTED_ENCODER.encode(value) if sort_keys else json.dumps(value)
     except RecursionError:
         raise NotJson("it nests too deep to encode") from None
 

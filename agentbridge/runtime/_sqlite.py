@@ -111,10 +111,10 @@ _STEP_TYPES: _Types = {
     "kind": _STR,
     "status": _STR,
     "attempts": (int,),
-    **_OUTCOME,
     "output": _OPT_STR,
     "input_key": _OPT_STR,
     "not_stored": _OPT_STR,
+    **_OUTCOME,  # last: StoredStep takes these by keyword
 }
 _ATTEMPT_TYPES: _Types = {"step_id": _STR, "attempt": (int,), "status": _STR, **_OUTCOME}
 _SQL_TYPES = {str: "'text'", int: "'integer'", float: "'real'", type(None): "'null'"}
@@ -368,7 +368,16 @@ class SqliteRunStore(RunStore):
             f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY rowid",
             (run_id,),
         ):
-            step = StoredStep(**self._checked(step_row, _STEP_TYPES, "step"))
+            if not step_row[-1]:
+                self._checked(step_row, _STEP_TYPES, "step")
+            # Positional where it can be: the hot path of every resume.
+            step = StoredStep(
+                *step_row[:7],
+                started_at=step_row[7],
+                duration=step_row[8],
+                error_type=step_row[9],
+                error_message=step_row[10],
+            )
             steps[step.step_id] = step
         return StoredRun(**self._checked(row, _RUN_TYPES, "run"), steps=steps)
 
