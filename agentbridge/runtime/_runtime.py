@@ -241,8 +241,11 @@ class Executor:
         if self._store is None:
             return None
         workflow = self._workflow
+        source = workflow.source
+        if source is not None and not source.startswith("<"):
+            source = os.path.abspath(source)  # a resume may start in another directory
         return await Journal.open(
-            self._store, run_id or uuid.uuid4().hex, workflow.name, workflow.source, values
+            self._store, run_id or uuid.uuid4().hex, workflow.name, source, values
         )
 
     async def _execute(

@@ -7,10 +7,12 @@ rows then go in with one ``executemany`` per statement.
 
 from __future__ import annotations
 
-import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._store import AttemptEnded, AttemptStarted, RunEnded, StepEnded, StoredStep, Write
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ("apply_batch",)
 

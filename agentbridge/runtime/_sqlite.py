@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import functools
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._exceptions import ConfigurationError, RunOwnershipError, StoreError
 from ..bridge import to_thread
@@ -29,6 +28,9 @@ from ._store import (
     StoredStep,
     Write,
 )
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = ("SCHEMA_VERSION", "SqliteRunStore")
 
@@ -195,6 +197,8 @@ class SqliteRunStore(RunStore):
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
+        import sqlite3  # imported once a store is used: a runtime without one never pays
+
         try:
             yield
         except sqlite3.OperationalError as exc:
@@ -216,6 +220,8 @@ class SqliteRunStore(RunStore):
     def _connect(self) -> sqlite3.Connection:
         if self._connection is not None:
             return self._connection
+        import sqlite3
+
         if not self.path.exists():
             # Made here, owner-only, so the database (and its -wal and -shm files, which
             # SQLite creates with the database's mode) is never readable by others.

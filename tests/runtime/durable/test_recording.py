@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -168,3 +171,17 @@ def test_a_run_id_must_be_a_short_printable_string(reg: ab.Registry, run_id: obj
 
     with pytest.raises(ab.ConfigurationError, match="run id"):
         ab.Runtime(reg).run(build({"id": "a", "function": "one"}), run_id=run_id)  # type: ignore[arg-type]
+
+
+def test_sqlite3_is_imported_only_once_a_store_is_used(tmp_path: Path) -> None:
+    code = (
+        "import sys, agentbridge as ab\n"
+        "store = ab.SqliteRunStore(sys.argv[1]); ab.Runtime(store=store)\n"
+        "assert 'sqlite3' not in sys.modules, 'imported early'\n"
+        "ab.run_sync(store.list_runs)\n"
+        "assert 'sqlite3' in sys.modules\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(ab.__file__).parent.parent)}
+    subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "r.db")], check=True, env=env, timeout=30
+    )
