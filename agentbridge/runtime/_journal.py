@@ -158,10 +158,11 @@ class Journal:
     def reuse(self, step: Step, target: str, kwargs: Mapping[str, Any]) -> StepResult | None:
         """The stored result of ``step`` if it can stand for running it with
         ``kwargs`` now, else ``None`` (and the key is kept for its record)."""
+        # The JSON of [target, version], a newline (never in JSON text), then the
+        # inputs' JSON: unambiguous. The inputs are in the order the step declares them.
         try:
-            key: str | None = hashlib.sha256(
-                _json.dump([target, step.version, kwargs], sort_keys=True).encode()
-            ).hexdigest()
+            text = f"{_json.dump([target, step.version])}\n{_json.dump(kwargs)}"
+            key: str | None = hashlib.sha256(text.encode()).hexdigest()
         except _json.NotJson:
             key = None
         self._keys[step.id] = key

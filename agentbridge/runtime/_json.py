@@ -17,9 +17,7 @@ from typing import Any
 __all__ = ("NotJson", "dump", "load")
 
 _SCALARS = frozenset({str, int, bool, type(None)})
-# Made once: json.dumps and json.loads build a new encoder or decoder on every call
-# given an option.
-_SORTED_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), sort_keys=True)
+# Made once: json.loads builds a new decoder on every call given an option.
 
 
 class NotJson(Exception):
@@ -56,7 +54,7 @@ def dump(value: Any, *, sort_keys: bool = False) -> str:
     try:
         _check(value)
         # Checked, so json.dumps's own fast path is right: no tuple or NaN is left.
-        return _SORTED_ENCODER.encode(value) if sort_keys else json.dumps(value)
+        return json.dumps(value, sort_keys=sort_keys)
     except RecursionError:
         raise NotJson("it nests too deep to encode") from None
 
