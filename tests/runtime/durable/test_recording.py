@@ -185,3 +185,59 @@ def test_sqlite3_is_imported_only_once_a_store_is_used(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "r.db")], check=True, env=env, timeout=30
     )
+
+
+async def test_a_stream_closed_early_records_the_run_as_cancelled_and_releases_it(
+    reg: ab.Registry, store: ab.SqliteRunStore
+) -> None:
+    import contextlib
+
+    import anyio
+
+    @reg.function
+    async def quick() -> int:
+        return 1
+
+    @reg.function
+    async def slow(v: int) -> int:
+        await anyio.sleep_forever()
+        return v
+
+    workflow = build(
+        {"id": "a", "function": "quick"},
+        {"id": "b", "function": "slow", "inputs": {"v": "${steps.a.output}"}},
+    )
+    runtime = ab.Runtime(reg, store=store)
+    async with contextlib.aclosing(runtime.stream(workflow, run_id="early")) as events:
+        async for event in events:
+            if isinstance(event, ab.StepStarted) and event.step_id == "b":
+                break
+    stored = await store.get_run("early")
+    assert stored is not None
+    assert (stored.status, stored.steps["a"].status, stored.steps["b"].status) == (
+        "cancelled",
+        "succeeded",
+        "cancelled",
+    )
+    # Released: claiming it again needs no wait for the lease.
+    claimed = await store.claim("early", "someone", workflow="t", source=None, inputs="{}")
+    assert claimed is not None
+
+
+async def test_a_timed_out_run_is_recorded_as_timed_out(
+    reg: ab.Registry, store: ab.SqliteRunStore
+) -> None:
+    import anyio
+
+    @reg.function
+    async def stuck() -> None:
+        await anyio.sleep_forever()
+
+    with pytest.raises(ab.WorkflowTimeoutError):
+        await ab.Runtime(reg, store=store).run_async(
+            build({"id": "a", "function": "stuck"}), run_id="slow", timeout=0.05
+        )
+    stored = await store.get_run("slow")
+    assert stored is not None
+    assert (stored.status, stored.error_type) == ("timed_out", "WorkflowTimeoutError")
+    assert stored.steps["a"].status == "cancelled"
