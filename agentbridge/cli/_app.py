@@ -10,10 +10,11 @@ from rich.console import Console
 
 import agentbridge as ab
 
+from ..workflow import read_inputs_file
 from ._durable import open_store, resume, run_id_option, runs, store_option
 from ._errors import reporting
 from ._graph import FORMATS
-from ._loading import import_modules, parse_inputs
+from ._loading import import_modules, merge_inputs, parse_inputs
 from ._running import report_run, show_events
 from ._summary import print_workflow
 
@@ -66,6 +67,23 @@ def cli() -> None:
     help="An input of the workflow (repeatable). VALUE is read as a YAML scalar:"
     " n=3 is a number, x=hello a string, x='3' the string 3.",
 )
+@click.option(
+    "--input-json",
+    "json_inputs",
+    multiple=True,
+    metavar="KEY=JSON",
+    callback=parse_inputs,
+    help='An input given as a JSON value (repeatable): --input-json \'tags=["a", "b"]\'.',
+)
+@click.option(
+    "--inputs",
+    "inputs_file",
+    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Read inputs from FILE: a mapping in JSON (.json) or YAML, read safely, within the"
+    " workflow limits. --input and --input-json override its keys.",
+)
 @_imports
 @click.option(
     "--backend",
@@ -92,6 +110,8 @@ def cli() -> None:
 def run(
     file: Path,
     inputs: Mapping[str, object],
+    json_inputs: Mapping[str, object],
+    inputs_file: Path | None,
     modules: tuple[str, ...],
     backend: str | None,
     timeout: float | None,
@@ -110,6 +130,8 @@ def run(
     already there resumes that run (see `agentbridge resume`).
     """
     with reporting(debug=debug):
+        from_file = read_inputs_file(inputs_file) if inputs_file is not None else {}
+        inputs = merge_inputs(from_file, inputs, json_inputs)
         import_modules(modules)
         workflow = ab.Workflow.from_yaml(file)
         runtime = ab.Runtime(backend=backend, store=open_store(store))

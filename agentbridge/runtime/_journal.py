@@ -155,9 +155,10 @@ class Journal:
 
     # --- told by the driver, synchronously -----------------------------------------------
 
-    def reuse(self, step: Step, target: str, kwargs: Mapping[str, Any]) -> StepResult | None:
+    def reuse(self, step: Step, target: str, kwargs: Any) -> StepResult | None:
         """The stored result of ``step`` if it can stand for running it with
-        ``kwargs`` now, else ``None`` (and the key is kept for its record)."""
+        ``kwargs`` (its inputs now; a list of them for a ``for_each`` step), else
+        ``None`` (and the key is kept for its record)."""
         # The JSON of [target, version], a newline (never in JSON text), then the
         # inputs' JSON: unambiguous. The inputs are in the order the step declares them.
         try:

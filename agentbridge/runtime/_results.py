@@ -31,7 +31,8 @@ class StepStatus(str, enum.Enum):
     CANCELLED = "cancelled"
     #: Its last attempt did not finish within the step's timeout.
     TIMED_OUT = "timed_out"
-    #: It never started: a dependency did not succeed, or the run stopped first.
+    #: It never started: its `when` condition was false, a dependency did not succeed,
+    #: or the run stopped first.
     SKIPPED = "skipped"
 
     def __str__(self) -> str:
@@ -95,6 +96,9 @@ class StepResult:
     #: LangChain's usage metadata by model name), or ``None``. See
     #: :class:`~agentbridge.integrations.StepOutput`.
     usage: Any = field(default=None, kw_only=True)
+    #: For a ``for_each`` step that failed or timed out: the index of the item whose
+    #: failure ended it (the other items were cancelled); else ``None``.
+    item: int | None = field(default=None, kw_only=True)
 
     @property
     def finished_at(self) -> datetime | None:
@@ -118,6 +122,7 @@ class StepResult:
             "reused": self.reused,
             "not_stored": self.not_stored,
             "usage": jsonable(self.usage),
+            "item": self.item,
         }
 
 

@@ -279,3 +279,38 @@ def test_the_sync_api_resumes_too(reg: ab.Registry, store: ab.SqliteRunStore, st
     assert [s.reused for s in result.steps.values()] == [True, True, False]
     with pytest.raises(ab.ConfigurationError, match="resume needs a run store"):
         ab.Runtime(reg).resume("y")
+
+
+async def test_a_for_each_step_is_reused_as_a_whole_and_a_skipped_step_is_recorded(
+    reg: ab.Registry, store: ab.SqliteRunStore, steps: Steps
+) -> None:
+    runtime = ab.Runtime(reg, store=store)
+    steps.value = [1, 2, 3]
+    workflow = build(
+        {"id": "a", "function": "src"},
+        {
+            "id": "b",
+            "function": "double",
+            "for_each": "${steps.a.output}",
+            "inputs": {"v": "${item}"},
+        },
+        {
+            "id": "c",
+            "function": "add",
+            "inputs": {"v": 1, "w": "${inputs.w}"},
+            "when": "${inputs.w} == 5",
+        },
+        name="fan",
+        inputs=["w"],
+    )
+    first = await runtime.run_async(workflow, {"w": 0}, run_id="fe")
+    assert first.outputs["b"] == [2, 4, 6]
+    assert first.steps["c"].status is ab.StepStatus.SKIPPED
+    stored = await store.get_run("fe")
+    assert stored is not None
+    assert (stored.steps["b"].status, stored.steps["c"].status) == ("succeeded", "skipped")
+    # Not finished (c never succeeded): a resume reuses a and b, items and all.
+    again = await runtime.run_async(workflow, {"w": 0}, run_id="fe")
+    assert [again.steps["a"].reused, again.steps["b"].reused] == [True, True]
+    assert again.outputs["b"] == [2, 4, 6]
+    assert steps.calls == Counter(src=1, double=3)
