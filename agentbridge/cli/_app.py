@@ -11,7 +11,7 @@ from rich.console import Console
 import agentbridge as ab
 
 from ..workflow import read_inputs_file
-from ._durable import open_store, resume, run_id_option, runs, store_option
+from ._durable import open_store, resume, run_id_option, runs, say_where_stored, store_option
 from ._errors import reporting
 from ._graph import FORMATS
 from ._loading import import_modules, merge_inputs, parse_inputs
@@ -137,6 +137,8 @@ def run(
         runtime = ab.Runtime(backend=backend, store=open_store(store))
         events = runtime.stream_sync(workflow, inputs, timeout=timeout, run_id=run_id)
         result = show_events(workflow, events, as_json=as_json, full=full)
+    if store is not None:
+        say_where_stored(result, store)
     report_run(result, debug=debug)
 
 

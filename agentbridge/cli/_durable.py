@@ -21,7 +21,7 @@ from ._format import STATUS_STYLES, duration
 from ._loading import import_modules
 from ._running import report_run, show_events
 
-__all__ = ("open_store", "resume", "run_id_option", "runs", "store_option")
+__all__ = ("open_store", "resume", "run_id_option", "runs", "say_where_stored", "store_option")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +48,18 @@ def store_option(*, required: bool) -> Callable[[F], F]:
 def open_store(path: Path | None) -> ab.SqliteRunStore | None:
     """The store at ``path``, or ``None`` without one."""
     return None if path is None else ab.SqliteRunStore(path)
+
+
+def say_where_stored(result: ab.WorkflowResult, store: Path) -> None:
+    """Tell stderr the run's id, and how to resume it if it did not succeed."""
+    if result.succeeded:
+        click.echo(f"run {result.run_id} recorded in {store}", err=True)
+    else:
+        click.echo(
+            f"run {result.run_id} recorded in {store}; resume it with: agentbridge resume "
+            f"{result.run_id} --store {store} --import ...",
+            err=True,
+        )
 
 
 def _existing_store(path: Path) -> ab.SqliteRunStore:

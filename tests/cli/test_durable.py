@@ -39,6 +39,7 @@ def test_a_failed_run_is_listed_shown_and_resumed(
     )
     assert first.exit_code == 1
     assert "first attempt" in first.stderr
+    assert f"resume it with: agentbridge resume r1 --store {db}" in first.stderr
 
     listed = invoke("runs", "list", "--store", db)
     assert listed.exit_code == 0
