@@ -218,19 +218,20 @@ class _Run:
 
     def _stored(self, step: Step, items: list[Any] | None) -> StepResult | None:
         """The stored result that stands for running ``step`` now, if there is one: its
-        input key covers every item's inputs for a ``for_each`` step.
-
-        :raises ExpressionError: if its inputs cannot be evaluated
-        """
+        input key covers every item's inputs for a ``for_each`` step. Inputs that cannot
+        be evaluated reuse nothing: the attempts then fail as in any run."""
         assert self.journal is not None
         state = self.state
-        if items is None:
-            inputs: Any = step.evaluate_inputs(state.inputs, state.outputs)
-        else:
-            inputs = [
-                step.evaluate_inputs(state.inputs, state.outputs, (item, index))
-                for index, item in enumerate(items)
-            ]
+        try:
+            if items is None:
+                inputs: Any = step.evaluate_inputs(state.inputs, state.outputs)
+            else:
+                inputs = [
+                    step.evaluate_inputs(state.inputs, state.outputs, (item, index))
+                    for index, item in enumerate(items)
+                ]
+        except ExpressionError:
+            return None
         return self.journal.reuse(step, step.target_name, inputs)
 
     async def _attempts(

@@ -314,3 +314,23 @@ async def test_a_for_each_step_is_reused_as_a_whole_and_a_skipped_step_is_record
     assert [again.steps["a"].reused, again.steps["b"].reused] == [True, True]
     assert again.outputs["b"] == [2, 4, 6]
     assert steps.calls == Counter(src=1, double=3)
+
+
+async def test_inputs_that_cannot_be_evaluated_fail_the_step_as_in_any_run(
+    reg: ab.Registry, store: ab.SqliteRunStore, steps: Steps
+) -> None:
+    steps.value = {"no": "field"}
+    workflow = build(
+        {"id": "a", "function": "src"},
+        {"id": "b", "function": "double", "inputs": {"v": "${steps.a.output.missing}"}},
+    )
+    results = []
+    for runtime, run_id in ((ab.Runtime(reg, store=store), "x"), (ab.Runtime(reg), None)):
+        with pytest.raises(ab.StepFailedError) as raised:
+            await runtime.run_async(workflow, run_id=run_id)
+        results.append(raised.value.result)
+    durable, plain = results
+    for result in results:
+        assert result.steps["b"].status is ab.StepStatus.FAILED
+        assert isinstance(result.steps["b"].error, ab.ExpressionError)
+    assert str(durable.steps["b"].error) == str(plain.steps["b"].error)
