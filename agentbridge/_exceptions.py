@@ -19,8 +19,11 @@ and most also derive from the built-in type a caller would already catch::
         ├── StepFailedError                       a step failed; the cause is its error
         ├── StepTimeoutError (TimeoutError)       a step did not finish within its timeout
         ├── WorkflowTimeoutError (TimeoutError)   the whole run did not finish in time
-        └── RunnerError (RuntimeError)            a step runner could not run an attempt
-            └── WorkerCrashedError                its worker process died mid-step
+        ├── RunnerError (RuntimeError)            a step runner could not run an attempt
+        │   └── WorkerCrashedError                its worker process died mid-step
+        └── StoreError                            a run store could not be read or written
+            ├── RunOwnershipError                 another process owns the run
+            └── ResumeError (ValueError)          the run cannot be resumed as asked
 
 Cancellation and :exc:`KeyboardInterrupt` are never wrapped: they cross the bridge
 as themselves.
@@ -46,9 +49,12 @@ __all__ = (
     "NotAwaitableError",
     "PortalClosedError",
     "Problem",
+    "ResumeError",
+    "RunOwnershipError",
     "RunnerError",
     "StepFailedError",
     "StepTimeoutError",
+    "StoreError",
     "WorkerCrashedError",
     "WorkflowError",
     "WorkflowTimeoutError",
@@ -331,4 +337,32 @@ class WorkerCrashedError(RunnerError):
     attempts and runs can use it.
 
     .. versionadded:: 0.2
+    """
+
+
+class StoreError(WorkflowError):
+    """A run store could not be read or written: its file is corrupt, locked or from a
+    newer agentbridge, or a value in it is not what agentbridge writes there.
+
+    The message names the store and the fix. Nothing read from a store is ever turned
+    into an object: at worst a tampered store gives this error.
+
+    .. versionadded:: 0.3
+    """
+
+
+class RunOwnershipError(StoreError):
+    """Another process owns the run (its lease has not expired), or this process lost
+    the run's lease while it ran, so it stopped and wrote nothing more.
+
+    .. versionadded:: 0.3
+    """
+
+
+class ResumeError(StoreError, ValueError):
+    """A run cannot be resumed as asked: no run has that id, or the workflow or the
+    inputs changed so that its stored results mean nothing for this run. The message
+    says what changed; use a new run id to start over.
+
+    .. versionadded:: 0.3
     """
