@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from contextvars import copy_context
+from contextvars import Context, copy_context
 from functools import partial
 from types import FrameType, ModuleType
 from typing import Any, Literal, cast
@@ -31,6 +31,7 @@ from .._exceptions import ConfigurationError
 
 __all__ = (
     "Library",
+    "call_context",
     "call_tasks",
     "check_trio_installed",
     "decoded",
@@ -279,6 +280,25 @@ def thread_safe_scheduler() -> Callable[..., object]:
         run_sync_soon(copy_context().run, func, *args)
 
     return schedule_on_trio
+
+
+def call_context() -> Callable[[], Context]:
+    """How to capture, in any thread, the context a call handed to the loop running in
+    this thread runs in: what :func:`thread_safe_scheduler` gives each callback, for a
+    caller that batches its hand-offs. Call it in the loop thread."""
+    if running_library() == "asyncio":
+        sniffio = _module("sniffio")
+        if sniffio is None:
+            return copy_context
+        name_asyncio = partial(sniffio.current_async_library_cvar.set, "asyncio")
+
+        def asyncio_context() -> Context:
+            context = copy_context()
+            context.run(name_asyncio)  # see schedule_on_asyncio
+            return context
+
+        return asyncio_context
+    return copy_context
 
 
 @asynccontextmanager

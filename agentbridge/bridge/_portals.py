@@ -23,6 +23,7 @@ Lifecycle rules, and the traps each one avoids:
 from __future__ import annotations
 
 import atexit
+import collections
 import concurrent.futures
 import os
 import sys
@@ -37,7 +38,7 @@ from anyio.from_thread import BlockingPortal
 
 from .._exceptions import ConfigurationError, PortalClosedError
 from ._calls import Call, CallCancelled, interpreter_exit
-from ._loops import call_tasks, on_loop_exit, task_starter, thread_safe_scheduler
+from ._loops import call_context, call_tasks, on_loop_exit, task_starter, thread_safe_scheduler
 from ._settings import BackendSpec, blocking_wait, resolve_backend, resolve_cancel_grace
 
 __all__ = ("BorrowedLoop", "PortalHost", "PortalManager", "get_portal_manager")
@@ -55,6 +56,11 @@ class PortalHost:
         self._stop_requested = False
         self.portal: BlockingPortal
         self._schedule: Callable[..., object]  # the loop's own thread-safe call_soon
+        self._context: Callable[[], Context]  # the context a submitted call runs in
+        #: Calls submitted and not yet taken by the loop, with their contexts: one wake-up
+        #: of the loop takes every call queued by then (see submit).
+        self._queue: collections.deque[tuple[Call[Any], Context]] = collections.deque()
+        self._drain_scheduled = False
         self._stop: anyio.Event
         self._stopping = False
         self._pending: set[Call[Any]] = set()  # submitted, not finished
@@ -90,15 +96,40 @@ class PortalHost:
         self._ready.result()
 
     def submit(self, call: Call[Any]) -> None:
-        """Schedule ``call`` on this loop without waiting for it to start (one hop)."""
+        """Schedule ``call`` on this loop without waiting for it to start (one hop).
+
+        Hand-offs are batched: the call joins a queue, and only a caller that finds no
+        drain of the queue scheduled wakes the loop, whose drain then starts every
+        call queued by then. Many threads calling one shared portal pay one wake-up per
+        batch instead of one per call. The drain clears its flag before it takes the
+        first call, and a caller queues its call before it reads the flag, so no call is
+        left in the queue without a drain to come (both sides under the GIL).
+        """
         self._pending.add(call)
         if not self.alive:
             self._fail_pending()
             return
+        self._queue.append((call, self._context()))
+        if self._drain_scheduled:
+            return
+        self._drain_scheduled = True
         try:
-            self._schedule(self._spawn, call)
+            self._schedule(self._drain)
         except RuntimeError:  # the loop has finished
             self._fail_pending()
+        except BaseException:
+            # A Ctrl-C before the drain was scheduled must not leave the flag saying it
+            # was, or no later call would ever wake the loop. (One landing after it was
+            # scheduled only costs an extra, empty drain later.)
+            self._drain_scheduled = False
+            raise
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        queue = self._queue
+        while queue:
+            call, context = queue.popleft()
+            context.run(self._spawn, call)
 
     def call_soon(self, func: Any, *args: Any) -> bool:
         """Run the plain callable ``func(*args)`` in the loop thread, without waiting.
@@ -144,7 +175,9 @@ class PortalHost:
         self._stop.set()
 
     def _spawn(self, call: Call[Any]) -> None:
-        if self._stopping:
+        if call.future.done():  # cancelled (Ctrl-C) while it waited in the queue
+            self._pending.discard(call)
+        elif self._stopping:
             self._pending.discard(call)
             call.fail(PortalClosedError("the portal was closing when the call arrived"))
         else:
@@ -163,6 +196,7 @@ class PortalHost:
         async with BlockingPortal() as portal, call_tasks() as (start, cancel_calls):
             self.portal = portal
             self._schedule = thread_safe_scheduler()
+            self._context = call_context()
             self._start = start
             self._stop = anyio.Event()
             self._drained = anyio.Event()
@@ -225,6 +259,7 @@ class BorrowedLoop(PortalHost):
         super().__init__(spec, _owner_name(), _ignore, _ignore)
         self._ident = threading.get_ident()
         self._schedule = thread_safe_scheduler()
+        self._context = call_context()
         self._start = task_starter()
         self.alive = True
         self._ready.set_result(None)
