@@ -74,17 +74,13 @@ class PortalHost:
         #: calls ``threading.current_thread()`` (a phantom ``_DummyThread`` for a caller
         #: started with ``_thread``).
         self.ended = threading.Event()
-        kwargs: dict[str, Any] = {}
-        if sys.version_info >= (3, 14):  # pragma: no cover - exercised on 3.14 only
-            # Free-threaded builds let a new thread inherit the spawner's context; the
-            # loop thread must start clean (anyio #1224).
-            kwargs["context"] = Context()
-        self.thread = threading.Thread(target=self._main, name=name, daemon=True, **kwargs)
+        #: The loop thread, made by :meth:`start` (a borrowed loop has none of its own).
+        self.thread: threading.Thread | None = None
 
     @property
     def loop_ident(self) -> int | None:
         """The ident of the thread the loop runs in (``None`` before it starts)."""
-        return self.thread.ident
+        return None if self.thread is None else self.thread.ident
 
     def in_flight(self) -> list[Call[Any]]:
         """The calls submitted here and not finished yet (a snapshot, from any thread)."""
@@ -92,6 +88,12 @@ class PortalHost:
 
     def start(self) -> None:
         """Start the loop thread and wait until its portal accepts calls."""
+        kwargs: dict[str, Any] = {}
+        if sys.version_info >= (3, 14):  # pragma: no cover - exercised on 3.14 only
+            # Free-threaded builds let a new thread inherit the spawner's context; the
+            # loop thread must start clean (anyio #1224).
+            kwargs["context"] = Context()
+        self.thread = threading.Thread(target=self._main, name=self.name, daemon=True, **kwargs)
         self.thread.start()
         self._ready.result()
 
@@ -367,7 +369,7 @@ class PortalManager:
             host.request_stop()
         wait = blocking_wait(resolve_cancel_grace() if timeout is None else timeout)
         for host in hosts:
-            if host.thread.ident not in (None, threading.get_ident()):
+            if host.loop_ident not in (None, threading.get_ident()):
                 host.ended.wait(wait)
 
     def host(self, spec: BackendSpec) -> PortalHost:

@@ -131,5 +131,7 @@ def test_closed_at_interpreter_exit(portal_backend: str) -> None:
         flags=["-W", "error"],
     )
     assert outcome.returncode == 0, outcome.describe()
-    assert outcome.lines == ["exiting", "closed", "closed"], outcome.describe()
+    # Two loops close theirs at once: their lines may interleave, so count the words.
+    assert outcome.lines[0] == "exiting", outcome.describe()
+    assert outcome.stdout.count("closed") == 2, outcome.describe()
     assert outcome.stderr == "", outcome.describe()
