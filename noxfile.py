@@ -13,6 +13,9 @@ nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
+# The agent frameworks' extras: heavy, so only `tests` and `typecheck` install them, and
+# the light sessions leave out their tests (tests/integrations).
+FRAMEWORKS = "pydantic-ai,langchain,langgraph,openai-agents"
 
 
 def install_groups(
@@ -29,8 +32,9 @@ def install_groups(
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite: both backends, uvloop, and the real-host scenarios."""
-    install_groups(session, "test", "hosts", extras="[cli,uvloop,trio]")
+    """Run the test suite: both backends, uvloop, the real-host scenarios and the agent
+    frameworks."""
+    install_groups(session, "test", "hosts", extras=f"[cli,uvloop,trio,{FRAMEWORKS}]")
     session.run("pytest", *session.posargs)
 
 
@@ -60,7 +64,13 @@ def mindeps(session: nox.Session) -> None:
     """Run the suite, less the real-host scenarios, on the declared minimum dependencies."""
     install_groups(session, "test", extras="[cli,uvloop,trio]", pins=minimum_pins())
     session.run("python", "-m", "pip", "list", "--format=freeze")
-    session.run("pytest", "--ignore=tests/hosts", "--ignore=tests/affinity", *session.posargs)
+    session.run(
+        "pytest",
+        "--ignore=tests/hosts",
+        "--ignore=tests/integrations",
+        "--ignore=tests/affinity",
+        *session.posargs,
+    )
 
 
 def _runs(command: str) -> bool:
@@ -82,7 +92,13 @@ COMPAT_PYTHONS = [version for version in ("3.10", "3.12", "3.13") if _runs(f"pyt
 def compat(session: nox.Session) -> None:
     """Run the suite, less the real-host scenarios, on the other supported Pythons."""
     install_groups(session, "test", extras="[cli,uvloop,trio]")
-    session.run("pytest", "--ignore=tests/hosts", "--ignore=tests/affinity", *session.posargs)
+    session.run(
+        "pytest",
+        "--ignore=tests/hosts",
+        "--ignore=tests/integrations",
+        "--ignore=tests/affinity",
+        *session.posargs,
+    )
 
 
 @nox.session
@@ -96,7 +112,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Type-check the package with mypy in strict mode."""
-    install_groups(session, "typecheck", extras="[cli]")
+    install_groups(session, "typecheck", extras=f"[cli,{FRAMEWORKS}]")
     session.run("mypy")
 
 
@@ -113,7 +129,7 @@ def docs(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Run the benchmarks and print ratios against their baselines."""
-    install_groups(session, "bench", extras="[uvloop,trio]")
+    install_groups(session, "bench", extras="[uvloop,trio,cli]")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 

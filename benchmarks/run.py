@@ -2,9 +2,9 @@
 
 Usage::
 
-    python benchmarks/run.py                  # everything: about 2 minutes on 2 vCPUs
+    python benchmarks/run.py                  # everything: about 4 minutes on 2 vCPUs
     python benchmarks/run.py --quick          # smoke run: small sizes, few rounds
-    python benchmarks/run.py --only bridge    # or: --only workflow, imports, loading, runners
+    python benchmarks/run.py --only bridge    # or: workflow, imports, loading, runners, cli
     python benchmarks/run.py --processes 5    # the spread over 5 processes
 
 Every case is measured side by side with its baselines in interleaved rounds on the
@@ -41,6 +41,8 @@ if importlib.util.find_spec("agentbridge") is None:
 
 from _harness import Group, GroupResult, measure, render  # noqa: E402
 
+from agentbridge._distribution import DISTRIBUTION  # noqa: E402
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
@@ -52,6 +54,7 @@ def _load_suites() -> None:
     import imports
     import loading
     import runners
+    import terminal
     import workflow
 
     SUITES["bridge"] = bridge.groups
@@ -59,6 +62,7 @@ def _load_suites() -> None:
     SUITES["imports"] = imports.groups
     SUITES["loading"] = loading.groups
     SUITES["runners"] = runners.groups
+    SUITES["cli"] = terminal.groups
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -69,7 +73,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("bridge", "workflow", "imports", "loading", "runners"),
+        choices=("bridge", "workflow", "imports", "loading", "runners", "cli"),
         action="append",
         help="run one suite",
     )
@@ -92,7 +96,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def environment() -> str:
     """One line describing where the numbers come from."""
     versions = [f"Python {platform.python_version()}"]
-    for distribution in ("agentbridge", "anyio", "trio", "uvloop", "asgiref", "langgraph"):
+    for distribution in (DISTRIBUTION, "anyio", "trio", "uvloop", "asgiref", "langgraph"):
         try:
             versions.append(f"{distribution} {metadata.version(distribution)}")
         except metadata.PackageNotFoundError:

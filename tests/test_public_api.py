@@ -84,12 +84,15 @@ def test_public_subpackages_export_documented_names() -> None:
         pytest.param("bridge", ("workflow", "runtime", "cli"), id="bridge"),
         pytest.param("workflow", ("bridge", "runtime", "cli"), id="workflow"),
         pytest.param("runtime", ("cli",), id="runtime"),
+        pytest.param("integrations", ("workflow", "runtime", "cli"), id="integrations"),
     ],
 )
 def test_layers_import_one_way(layer: str, forbidden: tuple[str, ...]) -> None:
-    """Arrows point one way: cli -> runtime -> workflow and bridge, never the reverse.
+    """Arrows point one way: cli -> runtime -> workflow and bridge, never the reverse;
+    the agent-framework adapters sit between the runtime and the bridge.
 
-    The workflow model runs nothing, so it does not even use the bridge.
+    The workflow model runs nothing, so it does not even use the bridge (it asks the
+    integrations only whether an object is a framework's, which imports nothing).
     """
     for path in (PACKAGE_DIR / layer).glob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -199,7 +202,7 @@ def _private_names_of_imports(tree: ast.Module) -> list[str]:
 SEAM = PACKAGE_DIR / "bridge" / "_loops.py"
 
 
-@pytest.mark.parametrize("layer", ["", "bridge", "workflow", "runtime", "cli"])
+@pytest.mark.parametrize("layer", ["", "bridge", "workflow", "runtime", "cli", "integrations"])
 def test_private_hooks_of_other_projects_live_in_the_loop_seam(layer: str) -> None:
     """Private names of CPython, anyio or trio are used in ``bridge/_loops.py`` only."""
     for path, tree in _modules(layer):

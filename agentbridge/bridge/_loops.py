@@ -27,6 +27,7 @@ from typing import Any, Literal, cast
 import anyio.from_thread
 from anyio import CancelScope, NoEventLoopError
 
+from .._distribution import install_hint
 from .._exceptions import ConfigurationError
 
 __all__ = (
@@ -55,7 +56,7 @@ Library = Literal["asyncio", "trio"]
 #: The message of every "trio was asked for but is not installed" error.
 TRIO_MISSING = (
     "the trio backend needs the trio package, which is not installed; install it with "
-    "`pip install 'agentbridge[trio]'` or choose backend='asyncio'"
+    f"`{install_hint('trio')}` or choose backend='asyncio'"
 )
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import anyio
 from anyio.from_thread import BlockingPortal
 
+from .._distribution import install_hint
 from .._exceptions import ConfigurationError, PortalClosedError
 from ._calls import Call, CallCancelled, interpreter_exit
 from ._loops import call_context, call_tasks, on_loop_exit, task_starter, thread_safe_scheduler
@@ -422,7 +423,7 @@ class PortalManager:
             except ImportError:
                 raise ConfigurationError(
                     "the uvloop backend needs the uvloop package; install it with "
-                    "`pip install 'agentbridge[uvloop]'` or choose backend='asyncio'"
+                    f"`{install_hint('uvloop')}` or choose backend='asyncio'"
                 ) from None
         if name is None:
             name = f"agentbridge-portal-{spec}-for-{_owner_name()}"

@@ -1,10 +1,11 @@
-"""The ``agentbridge`` command line: run and validate workflow files.
+"""The ``agentbridge`` command line: run, validate and draw workflow files.
 
 ``agentbridge run FILE`` runs a workflow with live progress per step (or prints its
 result as JSON with ``--json``); ``agentbridge validate FILE`` checks it without running
-anything. The command line needs the ``cli`` extra (click and rich)::
+anything; ``agentbridge graph FILE`` prints its graph as Mermaid or DOT. The command
+line needs the ``cli`` extra (click and rich)::
 
-    pip install 'agentbridge[cli]'
+    pip install 'agentbridge-runtime[cli]'
 
 Exit codes: 0 the run succeeded, 1 a step failed (or the run failed), 2 a usage or
 validation error, 130 interrupted.
@@ -17,11 +18,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from .._distribution import install_hint
+
 __all__ = ("main",)
 
 #: The modules of the ``cli`` extra, and the message shown when one is missing.
 _EXTRA_MODULES = frozenset({"click", "rich"})
-_MISSING_EXTRA = "the CLI needs the 'cli' extra: pip install 'agentbridge[cli]'"
+_MISSING_EXTRA = f"the CLI needs the 'cli' extra: {install_hint('cli')}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

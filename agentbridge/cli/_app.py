@@ -1,4 +1,4 @@
-"""The click commands: ``agentbridge run`` and ``agentbridge validate``."""
+"""The click commands: ``agentbridge run``, ``agentbridge validate`` and ``agentbridge graph``."""
 
 from __future__ import annotations
 
@@ -13,13 +13,18 @@ from rich.console import Console
 
 import agentbridge as ab
 
+from ..workflow import read_inputs_file
 from ._errors import EXIT_FAILED, print_traceback, reporting
 from ._format import status_name
-from ._loading import import_modules, parse_inputs
+from ._graph import FORMATS
+from ._loading import import_modules, merge_inputs, parse_inputs
 from ._progress import follow, follow_quietly
 from ._summary import failure_lines, print_result, print_workflow
 
-__all__ = ("cli",)
+__all__ = ("BACKENDS", "cli")
+
+#: What ``--backend`` offers: every backend the library runs on.
+BACKENDS = ("asyncio", "trio", "uvloop")
 
 # The options both commands take, defined once.
 _file = click.argument(
@@ -41,11 +46,12 @@ _debug = click.option(
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(ab.__version__, prog_name="agentbridge")
 def cli() -> None:
-    """Run and validate agentbridge workflow files.
+    """Run, validate and draw agentbridge workflow files.
 
     \b
         agentbridge validate triage.yaml --import myapp.steps
         agentbridge run triage.yaml --import myapp.steps --input ticket=42
+        agentbridge graph triage.yaml --format mermaid
 
     Exit codes: 0 success, 1 a step failed, 2 a usage or validation error,
     130 interrupted.
@@ -64,10 +70,27 @@ def cli() -> None:
     help="An input of the workflow (repeatable). VALUE is read as a YAML scalar:"
     " n=3 is a number, x=hello a string, x='3' the string 3.",
 )
+@click.option(
+    "--input-json",
+    "json_inputs",
+    multiple=True,
+    metavar="KEY=JSON",
+    callback=parse_inputs,
+    help='An input given as a JSON value (repeatable): --input-json \'tags=["a", "b"]\'.',
+)
+@click.option(
+    "--inputs",
+    "inputs_file",
+    type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Read inputs from FILE: a mapping in JSON (.json) or YAML, read safely, within the"
+    " workflow limits. --input and --input-json override its keys.",
+)
 @_imports
 @click.option(
     "--backend",
-    type=click.Choice(["asyncio", "trio"]),
+    type=click.Choice(BACKENDS),
     default=None,
     help="The event loop the run uses (default: asyncio, or $AGENTBRIDGE_BACKEND).",
 )
@@ -79,14 +102,22 @@ def cli() -> None:
     help="Cancel the run if it has not finished after SECONDS (exit code 1).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print only the result, as JSON.")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="End with a row for every step, however many (default: large runs are condensed).",
+)
 @_debug
 def run(
     file: Path,
     inputs: Mapping[str, object],
+    json_inputs: Mapping[str, object],
+    inputs_file: Path | None,
     modules: tuple[str, ...],
     backend: str | None,
     timeout: float | None,
     as_json: bool,
+    full: bool,
     debug: bool,
 ) -> None:
     """Run the workflow in FILE, with live progress per step, then a summary.
@@ -96,6 +127,8 @@ def run(
     out, 2 if the workflow or the command line is invalid (then nothing runs).
     """
     with reporting(debug=debug):
+        from_file = read_inputs_file(inputs_file) if inputs_file is not None else {}
+        inputs = merge_inputs(from_file, inputs, json_inputs)
         import_modules(modules)
         workflow = ab.Workflow.from_yaml(file)
         events = ab.Runtime(backend=backend).stream_sync(workflow, inputs, timeout=timeout)
@@ -107,7 +140,7 @@ def run(
         else:
             console = Console(highlight=False)
             result = follow(console, workflow, events)
-            print_result(console, result)
+            print_result(console, result, full=full)
     if status_name(result.status) != "succeeded":
         if debug:
             for error in _errors_of(result):
@@ -139,3 +172,25 @@ def validate(file: Path, modules: tuple[str, ...], debug: bool) -> None:
         workflow = ab.Workflow.from_yaml(file)
         ab.Runtime().validate(workflow)
     print_workflow(Console(highlight=False), workflow)
+
+
+@cli.command(short_help="Print a workflow file's graph (Mermaid or DOT).")
+@_file
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(list(FORMATS)),
+    default="mermaid",
+    show_default=True,
+    help="mermaid (for Markdown pages and GitHub) or dot (for Graphviz).",
+)
+@_debug
+def graph(file: Path, form: str, debug: bool) -> None:
+    """Print the steps of the workflow in FILE and their dependencies as a graph.
+
+    Each step shows its id, kind, what it calls and its runner. Nothing is imported or
+    run. Exit code 0, or 2 if the file is not a valid workflow.
+    """
+    with reporting(debug=debug):
+        workflow = ab.Workflow.from_yaml(file)
+    click.echo(FORMATS[form](workflow), nl=False)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import builtins
+import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import click
 
@@ -81,13 +84,40 @@ def reporting(*, debug: bool) -> Iterator[None]:
         raise error from None
 
 
+def _alone(exc: BaseException) -> BaseException:
+    """The one exception a group holds, however deeply nested: a task group's wrapping
+    is not what went wrong."""
+    groups = _group_types()
+    while isinstance(exc, groups) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _group_types() -> tuple[type[Any], ...]:
+    # The builtin from 3.11; before, anyio's task groups raise the backport's, if imported.
+    group = getattr(builtins, "BaseExceptionGroup", None)
+    if group is None:
+        group = getattr(sys.modules.get("exceptiongroup"), "BaseExceptionGroup", None)
+    return (group,) if group is not None else ()
+
+
 def _as_cli_error(exc: BaseException, *, debug: bool) -> CliError | None:
+    exc = _alone(exc)
     if isinstance(exc, KeyboardInterrupt):
         return _Interrupted("interrupted: the running steps were cancelled")
     if isinstance(exc, (UserError, ab.ConfigurationError)):
         return CliError(str(exc))
     if isinstance(exc, ab.WorkflowValidationError):
         return CliError(f"invalid workflow: {exc}")
+    if isinstance(exc, ab.BridgeTimeoutError):
+        # Without --timeout, each wait for the run's next event has the bridge's default
+        # timeout; with it, the run has its own limit and the bridge's does not apply.
+        return _Unexpected(
+            f"timed out: the run sent no event within the bridge's timeout of"
+            f" {exc.timeout:g} s (AGENTBRIDGE_SYNC_TIMEOUT or configure(timeout=...)) and"
+            f" was cancelled; give the run its own limit with --timeout SECONDS, or raise"
+            f" or unset the bridge's"
+        )
     if isinstance(exc, Exception):
         hint = "" if debug else " (run again with --debug to see the traceback)"
         return _Unexpected(f"unexpected error: {describe(exc)}{hint}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import reprlib
 import sys
@@ -13,7 +14,7 @@ import yaml
 
 from ._errors import UserError, describe
 
-__all__ = ("import_modules", "parse_inputs", "parse_value")
+__all__ = ("import_modules", "merge_inputs", "parse_inputs", "parse_json", "parse_value")
 
 # What a YAML scalar can become; anything else (a date, a list, a mapping) stays a string,
 # so ``--input`` never turns text into a structure the user did not ask for.
@@ -45,25 +46,63 @@ def parse_value(text: str) -> object:
     return value if isinstance(value, _SCALAR_TYPES) else text
 
 
+def parse_json(text: str) -> object:
+    """The value of ``--input-json KEY=TEXT``: ``TEXT`` read as JSON.
+
+    :raises ValueError: if ``TEXT`` is not JSON
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("it is not a JSON value: it nests too deeply") from None
+    except ValueError as exc:  # json.JSONDecodeError, or an integer too long
+        raise ValueError(
+            f"{reprlib.repr(text)} is not a JSON value ({exc}); quote the whole of it for "
+            f'the shell, such as --input-json \'tags=["a", "b"]\''
+        ) from None
+
+
 def parse_inputs(
     ctx: click.Context, param: click.Parameter, values: Sequence[str]
 ) -> Mapping[str, object]:
-    """The click callback of ``--input``: ``KEY=VALUE`` items into a mapping."""
+    """The click callback of ``--input`` and ``--input-json``: ``KEY=VALUE`` items into a
+    mapping, each value read as a YAML scalar or as JSON."""
+    as_json = param.name == "json_inputs"
+    option = "--input-json" if as_json else "--input"
     inputs: dict[str, object] = {}
     for item in values:
         key, equals, text = item.partition("=")
         key = key.strip()
         if not equals or not key:
+            example = "tags=[1,2]" if as_json else "ticket=42"
             raise click.BadParameter(
-                f"{item!r} is not KEY=VALUE; write it like --input ticket=42", ctx, param
+                f"{item!r} is not KEY=VALUE; write it like {option} {example}", ctx, param
             )
         if key in inputs:
             raise click.BadParameter(f"input {key!r} is given twice", ctx, param)
         try:
-            inputs[key] = parse_value(text)
+            inputs[key] = parse_json(text) if as_json else parse_value(text)
         except ValueError as exc:
             raise click.BadParameter(f"input {key!r}: {exc}", ctx, param) from exc
     return inputs
+
+
+def merge_inputs(
+    from_file: Mapping[str, object],
+    scalars: Mapping[str, object],
+    values: Mapping[str, object],
+) -> dict[str, object]:
+    """The run's inputs: those of ``--inputs FILE``, then ``--input`` and ``--input-json``,
+    which override the file's but not each other.
+
+    :raises UserError: for an input given by both ``--input`` and ``--input-json``
+    """
+    both = sorted(set(scalars) & set(values))
+    if both:
+        raise UserError(
+            f"input {both[0]!r} is given by both --input and --input-json; give it once"
+        )
+    return {**from_file, **scalars, **values}
 
 
 def import_modules(names: Sequence[str]) -> None:

@@ -9,6 +9,7 @@ tasks, the caps, the timeouts, the retry delays and the events.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -169,54 +170,114 @@ class _Run:
 
     async def _execute_step(self, call: StepCall) -> StepResult:
         step = call.step
-        attempts = StepAttempts(step)
-        # Without a cap or a timeout an attempt is the bare call: two frames fewer.
-        call_once = (
-            self.runner.run if self.slots is None and step.timeout is None else self._bounded
-        )
+        attempts = StepAttempts(step, call.retry_on)
+        state = self.state
         try:
-            while True:
-                try:
-                    kwargs = step.evaluate_inputs(self.state.inputs, self.state.outputs)
-                except ExpressionError as exc:
-                    return attempts.ended(StepStatus.FAILED, exc)
-                attempt = attempts.begin()
+            try:
+                if step.when is not None and not step.evaluate_condition(
+                    state.inputs, state.outputs
+                ):
+                    return attempts.skipped()
+                items = (
+                    None
+                    if step.for_each is None
+                    else step.evaluate_items(state.inputs, state.outputs)
+                )
+            except ExpressionError as exc:
+                return attempts.ended(StepStatus.FAILED, exc)
+            if items is not None:
+                return await self._fan_out(call, attempts, items)
+            return await self._attempts(call, attempts)
+        except get_cancelled_exc_class():
+            self._record(attempts.ended(StepStatus.CANCELLED, None))
+            raise
+
+    async def _attempts(
+        self, call: StepCall, attempts: StepAttempts, each: tuple[Any, int] | None = None
+    ) -> StepResult:
+        """Attempts of one step (or of one item of it) until one succeeds, or the step
+        has no retries left or the error is not worth one."""
+        step = call.step
+        item = None if each is None else each[1]
+        # Without a cap or a timeout an attempt is the bare call: two frames fewer.
+        bare = self.slots is None and step.timeout is None
+        while True:
+            try:
+                kwargs = step.evaluate_inputs(self.state.inputs, self.state.outputs, each)
+            except ExpressionError as exc:
+                return attempts.ended(StepStatus.FAILED, exc)
+            attempt = attempts.begin()
+            if self.emit is not None:
+                self.emit(
+                    StepStarted(
+                        self.name,
+                        run_id=self.run_id,
+                        step_id=step.id,
+                        kind=step.kind,
+                        attempt=attempt,
+                        item=item,
+                    )
+                )
+            try:
+                if bare:
+                    output = await self.runner.run(call, kwargs)
+                else:
+                    output = await self._bounded(call, kwargs, item)
+            except Exception as exc:
+                delay = attempts.retry_delay(exc)
+                if delay is None:
+                    return attempts.failed(exc)
                 if self.emit is not None:
                     self.emit(
-                        StepStarted(
+                        StepRetrying(
                             self.name,
                             run_id=self.run_id,
                             step_id=step.id,
                             kind=step.kind,
                             attempt=attempt,
+                            error=exc,
+                            delay=delay,
+                            item=item,
                         )
                     )
-                try:
-                    output = await call_once(call, kwargs)
-                except Exception as exc:
-                    delay = attempts.retry_delay()
-                    if delay is None:
-                        return attempts.failed(exc)
-                    if self.emit is not None:
-                        self.emit(
-                            StepRetrying(
-                                self.name,
-                                run_id=self.run_id,
-                                step_id=step.id,
-                                kind=step.kind,
-                                attempt=attempt,
-                                error=exc,
-                                delay=delay,
-                            )
-                        )
-                    await anyio.sleep(delay)
-                    continue
-                return attempts.ended(StepStatus.SUCCEEDED, None, output)
-        except get_cancelled_exc_class():
-            self._record(attempts.ended(StepStatus.CANCELLED, None))
-            raise
+                await anyio.sleep(delay)
+                continue
+            return attempts.ended(StepStatus.SUCCEEDED, None, output)
 
-    async def _bounded(self, call: StepCall, kwargs: dict[str, Any]) -> Any:
+    async def _fan_out(
+        self, call: StepCall, attempts: StepAttempts, items: list[Any]
+    ) -> StepResult:
+        """A ``for_each`` step: each item's attempts, at most ``max_concurrency`` items
+        at once; the first item that fails stops the others and fails the step."""
+        outputs: list[Any] = [None] * len(items)
+        failures: list[tuple[int, StepResult]] = []
+        indexes = iter(range(len(items)))
+        workers = call.step.max_concurrency or len(items)
+        if not self.runner.on_loop(call):
+            workers = min(workers, self.runner.capacity)  # more would only wait
+
+        async def work(scope: anyio.CancelScope) -> None:
+            for index in indexes:
+                each = StepAttempts(call.step, call.retry_on)
+                try:
+                    result = await self._attempts(call, each, (items[index], index))
+                finally:
+                    attempts.attempts += each.attempts
+                if result.status is not StepStatus.SUCCEEDED:
+                    failures.append((index, result))
+                    scope.cancel()
+                    return
+                outputs[index] = result.output
+
+        async with anyio.create_task_group() as items_group:
+            for _ in range(min(workers, len(items))):
+                items_group.start_soon(work, items_group.cancel_scope)
+        if not failures:
+            return attempts.ended(StepStatus.SUCCEEDED, None, outputs)
+        index, failed = failures[0]
+        return dataclasses.replace(attempts.ended(failed.status, failed.error), item=index)
+
+    async def _bounded(self, call: StepCall, kwargs: dict[str, Any], item: int | None) -> Any:
         """One attempt under the run's concurrency cap and the step's timeout."""
         timeout = call.step.timeout
         async with self.slots or nullcontext():
@@ -224,8 +285,9 @@ class _Run:
                 return await self.runner.run(call, kwargs)
             with anyio.move_on_after(timeout):
                 return await self.runner.run(call, kwargs)
+        what = f"step {call.step.id!r}" if item is None else f"item {item} of step {call.step.id!r}"
         raise StepTimeoutError(
-            f"step {call.step.id!r} did not finish within its timeout of {timeout:g} s; "
+            f"{what} did not finish within its timeout of {timeout:g} s; "
             f"{self.runner.cancelled_how(call)}",
             step_id=call.step.id,
             timeout=timeout,

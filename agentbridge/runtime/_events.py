@@ -54,8 +54,10 @@ class StepStarted(Event):
     step_id: str
     #: The step's kind.
     kind: StepKind
-    #: The attempt number, from 1.
+    #: The attempt number, from 1 (of the item, in a ``for_each`` step).
     attempt: int
+    #: In a ``for_each`` step, the index of the item this attempt runs; else ``None``.
+    item: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class StepRetrying(Event):
     error: BaseException
     #: Seconds before the next attempt.
     delay: float
+    #: In a ``for_each`` step, the index of the item that will be tried again.
+    item: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)

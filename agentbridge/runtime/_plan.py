@@ -8,23 +8,32 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._exceptions import Problem, WorkflowValidationError
+from ..integrations import adapt
 from ..workflow import Step, Workflow
 
 __all__ = ("Plan", "StepCall")
 
 
 class StepCall:
-    """One step and the callable it resolved to."""
+    """One step and the callable it resolved to (an agent framework's object adapted to
+    an async callable)."""
 
-    __slots__ = ("fn", "is_async", "step")
+    __slots__ = ("fn", "is_async", "retry_on", "step")
 
-    def __init__(self, step: Step, fn: Callable[..., Any]) -> None:
+    def __init__(
+        self,
+        step: Step,
+        fn: Callable[..., Any],
+        retry_on: tuple[type[Exception], ...] | None = None,
+    ) -> None:
         #: The step.
         self.step = step
         #: What the step calls.
-        self.fn = fn
+        self.fn = adapt(fn)
+        #: The exception types of the step's ``retry_on:``, or ``None`` for the default.
+        self.retry_on = retry_on
         #: Whether calling ``fn`` gives a coroutine to await (otherwise it blocks).
-        self.is_async = _is_async_callable(fn)
+        self.is_async = _is_async_callable(self.fn)
 
 
 def _is_async_callable(fn: Any) -> bool:
@@ -41,9 +50,18 @@ class Plan:
 
     __slots__ = ("calls", "dependents", "indegree", "roots", "workflow")
 
-    def __init__(self, workflow: Workflow, targets: Mapping[str, Callable[..., Any]]) -> None:
+    def __init__(
+        self,
+        workflow: Workflow,
+        targets: Mapping[str, Callable[..., Any]],
+        retry_on: Mapping[str, tuple[type[Exception], ...]] | None = None,
+    ) -> None:
         self.workflow = workflow
-        self.calls = {step.id: StepCall(step, targets[step.id]) for step in workflow.steps}
+        retry_on = retry_on or {}
+        self.calls = {
+            step.id: StepCall(step, targets[step.id], retry_on.get(step.id))
+            for step in workflow.steps
+        }
         self.dependents: dict[str, list[str]] = {step.id: [] for step in workflow.steps}
         self.indegree = {step.id: len(step.depends_on) for step in workflow.steps}
         for step in workflow.steps:

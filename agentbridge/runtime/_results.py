@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -30,7 +31,8 @@ class StepStatus(str, enum.Enum):
     CANCELLED = "cancelled"
     #: Its last attempt did not finish within the step's timeout.
     TIMED_OUT = "timed_out"
-    #: It never started: a dependency did not succeed, or the run stopped first.
+    #: It never started: its `when` condition was false, a dependency did not succeed,
+    #: or the run stopped first.
     SKIPPED = "skipped"
 
     def __str__(self) -> str:
@@ -79,6 +81,14 @@ class StepResult:
     duration: float | None = None
     #: The exception of the last attempt, for a failed or timed-out step.
     error: BaseException | None = None
+    #: What the step reported using, such as an agent framework's token counts (its own
+    #: usage object: pydantic-ai's ``RunUsage``, the OpenAI Agents SDK's ``Usage``,
+    #: LangChain's usage metadata by model name), or ``None``. See
+    #: :class:`~agentbridge.integrations.StepOutput`.
+    usage: Any = field(default=None, kw_only=True)
+    #: For a ``for_each`` step that failed or timed out: the index of the item whose
+    #: failure ended it (the other items were cancelled); else ``None``.
+    item: int | None = field(default=None, kw_only=True)
 
     @property
     def finished_at(self) -> datetime | None:
@@ -99,6 +109,8 @@ class StepResult:
             "finished_at": finished_at.isoformat() if finished_at else None,
             "duration": self.duration,
             "error": _error_dict(self.error),
+            "usage": jsonable(self.usage),
+            "item": self.item,
         }
 
 
@@ -171,18 +183,62 @@ def _error_dict(error: BaseException | None) -> dict[str, str] | None:
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` with everything JSON cannot hold converted: tuples and sets to lists,
-    dataclasses to dicts, enums to their values, anything else to its ``repr()``."""
+    """``value`` as data ``json.dumps`` takes, converted by these rules, in order:
+
+    * ``None``, booleans, numbers and strings as they are; enums as their values;
+    * a pydantic model as its own ``model_dump(mode="json")`` (its private attributes
+      are not fields, so they never appear);
+    * mappings as dicts with string keys; lists, tuples and sets as lists;
+    * a dataclass as a dict of its fields, less those whose name starts with ``_``
+      (private state, such as a pydantic-ai run result's message history);
+    * dates and times as ISO 8601 strings;
+    * anything else as its ``repr()``, as is a container met again inside itself.
+    """
+    return _jsonable(value, set())
+
+
+def _jsonable(value: Any, seen: set[int]) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, enum.Enum):
-        return jsonable(value.value)
-    if isinstance(value, Mapping):
-        return {str(key): jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(item) for item in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return jsonable(dataclasses.asdict(value))
-    if isinstance(value, datetime):
+        return _jsonable(value.value, seen)
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
+    if id(value) in seen:
+        return repr(value)
+    seen.add(id(value))
+    try:
+        return _container(value, seen)
+    finally:
+        seen.discard(id(value))
+
+
+def _container(value: Any, seen: set[int]) -> Any:
+    dumped = _pydantic_dump(value)
+    if dumped is not _NOT_PYDANTIC:
+        return dumped
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item, seen) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(item, seen) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _jsonable(getattr(value, f.name), seen)
+            for f in dataclasses.fields(value)
+            if not f.name.startswith("_")
+        }
     return repr(value)
+
+
+_NOT_PYDANTIC: Any = object()
+
+
+def _pydantic_dump(value: Any) -> Any:
+    # pydantic is looked up, never imported: a model exists only once it is imported.
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is None or not isinstance(value, pydantic.BaseModel):
+        return _NOT_PYDANTIC
+    try:
+        return value.model_dump(mode="json")
+    except ValueError:  # a field JSON cannot hold: pydantic's own rule fails, so use ours
+        return jsonable(value.model_dump())

@@ -35,6 +35,7 @@ from ..workflow import (
     Workflow,
     check_allow_imports,
     check_registry,
+    resolve_retry_on,
     resolve_targets,
 )
 from ._driver import execute
@@ -129,7 +130,9 @@ class Executor:
             max_threads=max_threads, max_concurrency=max_concurrency, fail_fast=fail_fast
         )
         self._workflow = load_workflow(workflow, limits)
-        self._plan = Plan(self._workflow, resolve_targets(self._workflow, registry, allow_imports))
+        targets = resolve_targets(self._workflow, registry, allow_imports)
+        retry_on = resolve_retry_on(self._workflow, registry, allow_imports)
+        self._plan = Plan(self._workflow, targets, retry_on)
         self._routes = route_steps(self._plan, checked)
 
     @property

@@ -21,21 +21,41 @@ from .._exceptions import (
     WorkflowTimeoutError,
     WorkflowValidationError,
 )
+from ..integrations import StepOutput
 from ..workflow import Step
 from ._plan import Plan
 from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
 
-__all__ = ("RunState", "StepAttempts")
+__all__ = ("NOT_RETRIED", "RunState", "StepAttempts")
+
+#: What a step without ``retry_on:`` never retries: errors another attempt with the same
+#: inputs would only repeat (a bad call, bad data or a validation error such as
+#: pydantic's ``ValidationError``, which is a ``ValueError``; a missing key or attribute).
+NOT_RETRIED: tuple[type[Exception], ...] = (
+    TypeError,
+    ValueError,
+    LookupError,
+    AttributeError,
+    NameError,
+    NotImplementedError,
+)
+
+
+# How a step that did not succeed can end without failing the run: stopped by something
+# else, or skipped by its condition.
+_NOT_FAILURES = (StepStatus.CANCELLED, StepStatus.SKIPPED)
 
 
 class StepAttempts:
     """One step's attempts as they happen: counts them, decides on retries, and makes
     the step's result. Its clock starts when it is made, before the first attempt."""
 
-    __slots__ = ("_start", "attempts", "started_at", "step")
+    __slots__ = ("_start", "attempts", "retry_on", "started_at", "step")
 
-    def __init__(self, step: Step) -> None:
+    def __init__(self, step: Step, retry_on: tuple[type[Exception], ...] | None = None) -> None:
         self.step = step
+        #: The exception types retried (``None``: all but :data:`NOT_RETRIED`).
+        self.retry_on = retry_on
         #: Attempts begun so far.
         self.attempts = 0
         self.started_at = datetime.now(timezone.utc)
@@ -46,13 +66,26 @@ class StepAttempts:
         self.attempts += 1
         return self.attempts
 
-    def retry_delay(self) -> float | None:
-        """Seconds to wait before the next attempt, now that the current one failed, or
-        ``None`` if the step has no retries left. The delay doubles each time."""
+    def retry_delay(self, error: BaseException | None = None) -> float | None:
+        """Seconds to wait before the next attempt, now that the current one failed
+        (with ``error``), or ``None`` if the step has no retries left or ``error`` is not
+        worth retrying (see :attr:`retry_on`). The delay doubles each time."""
         if self.attempts > self.step.retries:
+            return None
+        if error is not None and not self.retries(error):
             return None
         # Doubling is exact in binary floating point: the same as doubling each time.
         return self.step.retry_delay * float(2 ** (self.attempts - 1))
+
+    def retries(self, error: BaseException) -> bool:
+        """Whether a failure with ``error`` is worth another attempt."""
+        if self.retry_on is None:
+            return not isinstance(error, NOT_RETRIED)
+        return isinstance(error, self.retry_on)
+
+    def skipped(self) -> StepResult:
+        """The result of a step whose ``when`` condition is false: it never started."""
+        return StepResult(self.step.id, self.step.kind, StepStatus.SKIPPED)
 
     def failed(self, error: BaseException) -> StepResult:
         """The result of a step that ends with ``error``: timed out if it is this step's
@@ -63,8 +96,12 @@ class StepAttempts:
     def ended(
         self, status: StepStatus, error: BaseException | None, output: Any = None
     ) -> StepResult:
-        """The step's result, ended now with ``status``."""
+        """The step's result, ended now with ``status``; an ``output`` that is a
+        :class:`~agentbridge.integrations.StepOutput` gives the output and the usage."""
         step = self.step
+        usage = None
+        if isinstance(output, StepOutput):
+            output, usage = output.output, output.usage
         return StepResult(
             step.id,
             step.kind,
@@ -74,6 +111,7 @@ class StepAttempts:
             self.started_at,
             perf_counter() - self._start,
             error,
+            usage=usage,
         )
 
 
@@ -179,13 +217,13 @@ class RunState:
 
         A step that did not succeed releases none of its dependents, and is the run's
         failure if it is the first (a cancelled step is not a failure: something else
-        stopped the run).
+        stopped the run; nor is a step its condition skipped).
         """
         step_id = result.step_id
         self.results[step_id] = result
         if result.status is StepStatus.SUCCEEDED:
             self.outputs[step_id] = result.output
-        elif self.failure is None and result.status is not StepStatus.CANCELLED:
+        elif self.failure is None and result.status not in _NOT_FAILURES:
             self.failure = result.error
         if self.failure is not None and self.fail_fast:
             return None

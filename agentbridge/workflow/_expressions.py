@@ -16,15 +16,36 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .._exceptions import ExpressionError
+from ._names import NAME_CHARACTERS, is_name
 from ._traversal import ALLOWED, Unreadable, step_into
 
-__all__ = ("Binding", "Reference", "compile_value", "evaluate", "references")
+__all__ = (
+    "Binding",
+    "Each",
+    "Reference",
+    "compile_value",
+    "evaluate",
+    "parse_reference",
+    "references",
+)
+
+#: The item of a ``for_each`` step being run, and its index: what ``${item}`` and
+#: ``${index}`` name.
+Each = tuple[Any, int]
 
 _TOKEN = re.compile(r"\$\$\{|\$\{([^}]*)\}")
-_HEAD = re.compile(r"\s*(?:inputs\.([A-Za-z_]\w*)|steps\.([A-Za-z_]\w*)\.output)")
-_ACCESSOR = re.compile(
-    r"\.([A-Za-z_]\w*)|\[\s*(-?\d{1,640})\s*\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]"
+_HEAD = re.compile(
+    rf"\s*(?:inputs\.({NAME_CHARACTERS})|steps\.({NAME_CHARACTERS})\.output"
+    rf"|(item|index)(?!{NAME_CHARACTERS}))"
 )
+_ACCESSOR = re.compile(
+    rf"\.({NAME_CHARACTERS})|\[\s*(-?\d{{1,640}})\s*\]|\[\s*'([^']*)'\s*\]"
+    rf"|\[\s*\"([^\"]*)\"\s*\]"
+)
+# Mistakes that would otherwise pass silently as literal text: Jinja's {{inputs.x}} and
+# a $ without braces ($inputs.x).
+_JINJA = re.compile(r"\{\{\s*((?:inputs|steps)\.[^{}]*?|item|index)\s*\}\}")
+_BRACELESS = re.compile(r"(?<!\$)\$((?:inputs|steps)\.[^\s{}'\"]*)")
 
 # Interpreter attributes that lead to frames, code or globals. The allow-list of
 # _traversal refuses them whatever the value; naming them here also refuses them when
@@ -46,14 +67,27 @@ PathItem = tuple[bool, str | int]
 class Reference:
     """One parsed ``${...}`` expression."""
 
-    root: Literal["inputs", "steps"]
+    #: ``inputs``, ``steps``, or ``item`` and ``index`` in a step with ``for_each``.
+    root: Literal["inputs", "steps", "item", "index"]
+    #: The input's name or step's id (empty for ``item`` and ``index``).
     name: str
     path: tuple[PathItem, ...]
     text: str
 
-    def resolve(self, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:
-        """The value this expression names, given the run's inputs and step outputs."""
-        value = inputs[self.name] if self.root == "inputs" else outputs[self.name]
+    def resolve(
+        self, inputs: Mapping[str, Any], outputs: Mapping[str, Any], each: Each | None = None
+    ) -> Any:
+        """The value this expression names, given the run's inputs and step outputs (and
+        the item being run, for ``${item}`` and ``${index}``)."""
+        root = self.root
+        if root == "inputs":
+            value = inputs[self.name]
+        elif root == "steps":
+            value = outputs[self.name]
+        else:
+            if each is None:
+                raise ExpressionError(f"{self.text} is only defined in a step with for_each")
+            value = each[0] if root == "item" else each[1]
         for depth, (dotted, key) in enumerate(self.path):
             if type(value) is dict and key in value:  # the common case, without a call
                 value = value[key]
@@ -83,12 +117,29 @@ def compile_value(value: object) -> Binding:
     :raises ExpressionError: if an expression is malformed
     """
     if isinstance(value, str):
+        if "{{" in value or "$" in value:
+            _refuse_lookalikes(value)
         return _compile_string(value) if "${" in value else value
     if isinstance(value, Mapping):
         return {key: compile_value(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [compile_value(item) for item in value]
     return value
+
+
+def _refuse_lookalikes(text: str) -> None:
+    jinja = _JINJA.search(text)
+    if jinja is not None:
+        raise ExpressionError(
+            f"{jinja.group(0)} is Jinja syntax, which agentbridge does not expand; write "
+            f"${{{jinja.group(1).strip()}}}"
+        )
+    braceless = _BRACELESS.search(text)
+    if braceless is not None:
+        raise ExpressionError(
+            f"${braceless.group(1)} is not an expression (it would stay literal text); "
+            f"write ${{{braceless.group(1)}}}"
+        )
 
 
 def _compile_string(text: str) -> Binding:
@@ -101,7 +152,7 @@ def _compile_string(text: str) -> Binding:
         if match.group(1) is None:
             parts.append("${")
         else:
-            parts.append(_parse_reference(match.group(1), match.group(0)))
+            parts.append(parse_reference(match.group(1), match.group(0)))
     if position < len(text):
         parts.append(text[position:])
     for part in parts:
@@ -117,12 +168,18 @@ def _compile_string(text: str) -> Binding:
     return _Interpolation(tuple(parts))
 
 
-def _parse_reference(body: str, text: str) -> Reference:
+def parse_reference(body: str, text: str) -> Reference:
+    """The reference ``${body}`` (written ``text``).
+
+    :raises ExpressionError: if it is malformed
+    """
     head = _HEAD.match(body)
-    if head is None:
+    names = [] if head is None else [name for name in head.groups()[:2] if name is not None]
+    if head is None or not all(map(is_name, names)):
         raise ExpressionError(
             f"{text} is not a valid expression; write ${{inputs.NAME}} or "
-            f"${{steps.ID.output}}, optionally followed by .field, [0] or ['key']"
+            f"${{steps.ID.output}} (or ${{item}} and ${{index}} in a step with for_each), "
+            f"optionally followed by .field, [0] or ['key']"
         )
     path: list[PathItem] = []
     position = head.end()
@@ -135,6 +192,11 @@ def _parse_reference(body: str, text: str) -> Reference:
                 f"[0] or ['key'] to reach into the value"
             )
         field, index, single, double = accessor.groups()
+        if field is not None and not is_name(field):
+            raise ExpressionError(
+                f"{text}: .{field} is not a name; write ['{field}'] for a key that is not "
+                f"an identifier"
+            )
         if field is not None:
             if field.startswith("_"):
                 # Private and dunder attributes lead from any object to module globals
@@ -156,7 +218,11 @@ def _parse_reference(body: str, text: str) -> Reference:
         position = accessor.end()
     if head.group(1) is not None:
         return Reference("inputs", head.group(1), tuple(path), text)
-    return Reference("steps", head.group(2), tuple(path), text)
+    if head.group(2) is not None:
+        return Reference("steps", head.group(2), tuple(path), text)
+    if head.group(3) == "index" and path:
+        raise ExpressionError(f"{text}: ${{index}} is a number, with nothing to read into")
+    return Reference("item" if head.group(3) == "item" else "index", "", tuple(path), text)
 
 
 def references(binding: Binding) -> Iterator[Reference]:
@@ -175,31 +241,39 @@ def references(binding: Binding) -> Iterator[Reference]:
             yield from references(item)
 
 
-def evaluate(binding: Binding, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> Any:
-    """The value of a compiled value for one run; lists and dicts are always new copies.
+def evaluate(
+    binding: Binding,
+    inputs: Mapping[str, Any],
+    outputs: Mapping[str, Any],
+    each: Each | None = None,
+) -> Any:
+    """The value of a compiled value for one run (and one item of a ``for_each`` step);
+    lists and dicts are always new copies.
 
     :raises ExpressionError: if an expression walks into a field or index that is not
         there
     """
     if isinstance(binding, Reference):
-        return binding.resolve(inputs, outputs)
+        return binding.resolve(inputs, outputs, each)
     if isinstance(binding, _Interpolation):
         return "".join(
-            part if isinstance(part, str) else str(part.resolve(inputs, outputs))
+            part if isinstance(part, str) else str(part.resolve(inputs, outputs, each))
             for part in binding.parts
         )
     if isinstance(binding, dict):
-        return {key: evaluate(item, inputs, outputs) for key, item in binding.items()}
+        return {key: evaluate(item, inputs, outputs, each) for key, item in binding.items()}
     if isinstance(binding, list):
-        return [evaluate(item, inputs, outputs) for item in binding]
+        return [evaluate(item, inputs, outputs, each) for item in binding]
     return binding
 
 
 def _describe(reference: Reference, depth: int) -> str:
-    base = (
-        f"input {reference.name!r}"
-        if reference.root == "inputs"
-        else f"the output of step {reference.name!r}"
-    )
+    root = reference.root
+    if root == "inputs":
+        base = f"input {reference.name!r}"
+    elif root == "steps":
+        base = f"the output of step {reference.name!r}"
+    else:
+        base = "the item"
     trail = "".join(f".{key}" if dotted else f"[{key!r}]" for dotted, key in reference.path[:depth])
     return base + trail

@@ -31,7 +31,6 @@ from types import GetSetDescriptorType, MemberDescriptorType, MethodType, Module
 from typing import Any
 
 from .._exceptions import Problem
-from ._model import StepKind
 
 __all__ = ("import_target",)
 
@@ -46,7 +45,7 @@ def _is_under(name: object, prefixes: tuple[str, ...]) -> bool:
     )
 
 
-def import_target(name: str, kind: StepKind, prefixes: tuple[str, ...]) -> Any:
+def import_target(name: str, kind: str, prefixes: tuple[str, ...]) -> Any:
     """The object the import path ``name`` names, or a :class:`Problem` saying why not.
 
     ``name`` is known to be an import path: it holds a ``:`` or a ``.``.
@@ -133,7 +132,7 @@ def _why(value: Any, reached: str, *, walking: bool) -> str:
     return f"{reached} is defined in {defined!r}"
 
 
-def _refused(kind: StepKind, name: str, why: str, prefixes: tuple[str, ...]) -> Problem:
+def _refused(kind: str, name: str, why: str, prefixes: tuple[str, ...]) -> Problem:
     allowed = ", ".join(map(repr, prefixes)) or "none"
     return Problem(
         f"{kind} {name!r} is refused: {why}; allow_imports (here {allowed}) allows only "

@@ -17,9 +17,10 @@ from .._exceptions import Problem, WorkflowValidationError
 from ._data import DataRefused, copy_data
 from ._limits import Budget, LimitExceeded, LoadLimits, quote
 from ._model import KINDS, InputSpec, Step, Workflow, check_structure, checked_workflow
+from ._names import is_name
 from ._yaml import Lines, YamlRefused, read_yaml
 
-__all__ = ("workflow_from_file", "workflow_from_mapping", "workflow_from_yaml")
+__all__ = ("read_file", "workflow_from_file", "workflow_from_mapping", "workflow_from_yaml")
 
 _WORKFLOW_KEYS: Final = frozenset({"name", "description", "inputs", "steps", "outputs"})
 _STEP_KEYS: Final = frozenset(
@@ -32,6 +33,10 @@ _STEP_KEYS: Final = frozenset(
         "retries",
         "retry_delay",
         "runner",
+        "retry_on",
+        "for_each",
+        "max_concurrency",
+        "when",
         "description",
     }
 )
@@ -51,7 +56,25 @@ def workflow_from_file(
 ) -> Workflow:
     """Read and build the workflow in the YAML file at ``path``."""
     source = os.fspath(path)
+    if "\n" in source and not os.path.exists(source):
+        raise WorkflowValidationError(
+            [
+                Problem(
+                    "from_yaml takes the path of a file, and this looks like YAML text; "
+                    "read text with agentbridge.Workflow.from_yaml_string(text)"
+                )
+            ],
+            source="<string>",
+        )
     budget = Budget(limits)
+    return _from_text(read_file(source, budget, "the workflow file"), source, budget)
+
+
+def read_file(source: str, budget: Budget, what: str) -> str:
+    """The UTF-8 text of the file at ``source``, within ``budget``'s size.
+
+    :raises WorkflowValidationError: if it cannot be read, is too large or not UTF-8
+    """
     try:
         with open(source, "rb") as file:
             # The size is checked before reading, and what is read bounded again, for a
@@ -60,23 +83,21 @@ def workflow_from_file(
             raw = file.read(budget.limits.max_bytes + 1)
     except OSError as exc:
         raise WorkflowValidationError(
-            [Problem(f"cannot read the workflow file: {exc.strerror or exc}")], source=source
+            [Problem(f"cannot read {what}: {exc.strerror or exc}")], source=source
         ) from None
     _check_size(budget, len(raw), source)
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise WorkflowValidationError(
             [
                 Problem(
-                    f"cannot read the workflow file: it is not UTF-8 text ({exc.reason} "
-                    f"at byte {exc.start})",
+                    f"cannot read {what}: it is not UTF-8 text ({exc.reason} at byte {exc.start})",
                     line=raw.count(b"\n", 0, exc.start) + 1,
                 )
             ],
             source=source,
         ) from None
-    return _from_text(text, source, budget)
 
 
 def workflow_from_yaml(text: str, *, source: str, limits: LoadLimits | None = None) -> Workflow:
@@ -246,7 +267,7 @@ def _inputs(
 
 
 def _input_name_ok(name: object, problems: list[Problem], line: int | None) -> bool:
-    if isinstance(name, str) and name.isidentifier():
+    if is_name(name):
         return True
     problems.append(Problem(f"input name {quote(name)} must be an identifier", line=line))
     return False
@@ -263,6 +284,14 @@ def _steps(
             Problem(f"steps must be a list of step mappings, got {_kind(raw)}", line=line)
         )
         return []
+    if not raw:
+        problems.append(
+            Problem(
+                "the workflow has no steps: add at least one under steps:, such as "
+                "`- {id: fetch, tool: fetch_ticket}`",
+                line=line,
+            )
+        )
     steps = []
     for position, entry in enumerate(raw, start=1):
         step = _step(entry, position, problems, lines.of(raw, position - 1, line), lines)
@@ -316,6 +345,10 @@ def _step(
             retry_delay=entry.get("retry_delay", 0.0),
             line=line,
             runner=entry.get("runner"),
+            retry_on=entry.get("retry_on"),
+            for_each=entry.get("for_each"),
+            max_concurrency=entry.get("max_concurrency"),
+            when=entry.get("when"),
         )
     except WorkflowValidationError as exc:
         problems.extend(exc.problems)

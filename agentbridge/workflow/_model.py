@@ -8,17 +8,19 @@ problem. Nothing here imports or runs anything a workflow names.
 
 from __future__ import annotations
 
-import keyword
 import math
 import os
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal, get_args
 
 from .._exceptions import ExpressionError, Problem, WorkflowValidationError
-from ._expressions import Binding, Reference, compile_value, evaluate, references
+from ..integrations import framework_of
+from ._conditions import Condition, parse_condition
+from ._expressions import Binding, Each, Reference, compile_value, evaluate, references
 from ._limits import LoadLimits, quote
+from ._names import is_name, is_step_id, step_id_problem
 
 __all__ = (
     "KINDS",
@@ -84,14 +86,33 @@ class Step:
     #: one given to the runtime), or ``None`` for the default: async steps on the
     #: run's loop, sync steps in worker threads.
     runner: str | None = field(default=None, kw_only=True)
+    # --- the workflow language: what to retry, fan-out, conditions ---------------------
+    #: The exception types (names, resolved when the workflow is validated) whose
+    #: failures are retried, or ``None`` for the default: every exception but
+    #: ``TypeError``, ``ValueError``, ``LookupError``, ``AttributeError``, ``NameError``
+    #: and ``NotImplementedError``, which another attempt would only repeat.
+    retry_on: tuple[str, ...] | None = field(default=None, kw_only=True)
+    #: A ``${...}`` expression giving a list: the step then runs once per item, with
+    #: ``${item}`` and ``${index}`` in its inputs, and its output is the list of the
+    #: items' outputs, in order.
+    for_each: str | None = field(default=None, kw_only=True)
+    #: With ``for_each``: how many items may run at once (``None``: no limit but the
+    #: run's).
+    max_concurrency: int | None = field(default=None, kw_only=True)
+    #: A condition on inputs and earlier outputs (see :mod:`._conditions`); when it is
+    #: false the step is skipped, and so are its dependents.
+    when: str | None = field(default=None, kw_only=True)
     _bindings: dict[str, Binding] = field(init=False, repr=False, compare=False)
+    _items: Reference | None = field(init=False, repr=False, compare=False)
+    _condition: Condition | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         problems: list[str] = []
-        if not isinstance(self.id, str) or not self.id.isidentifier() or keyword.iskeyword(self.id):
+        if not is_step_id(self.id):
             problems.append(
-                f"step id {quote(self.id)} must be an identifier (letters, digits and "
-                f"underscores, not starting with a digit)"
+                step_id_problem(self.id)
+                if isinstance(self.id, str)
+                else f"step id {quote(self.id)} must be a string, such as fetch_ticket"
             )
         if self.kind not in KINDS:
             problems.append(f"kind {quote(self.kind)} is not one of {', '.join(KINDS)}")
@@ -121,12 +142,10 @@ class Step:
         bindings: dict[str, Binding] = {}
         inputs: object = self.inputs  # checked although typed: not every caller type-checks
         if not isinstance(inputs, Mapping):
-            problems.append(
-                f"inputs must be a mapping of argument names to values, got {type(inputs).__name__}"
-            )
+            problems.append(_inputs_problem(inputs))
         else:
             for name, value in inputs.items():
-                if not isinstance(name, str) or not name.isidentifier():
+                if not is_name(name):
                     problems.append(f"input name {quote(name)} must be an identifier")
                     continue
                 try:
@@ -134,17 +153,100 @@ class Step:
                 except ExpressionError as exc:
                     problems.append(f"input {quote(name)}: {exc}")
         explicit = _string_tuple(self.depends_on, "depends_on", problems)
+        retry_on = self._retry_on(problems)
+        items = self._compile_for_each(problems)
+        condition = self._compile_when(problems)
+        if items is None:
+            if any(ref.root in ("item", "index") for ref in references(bindings)):
+                problems.append(
+                    "${item} and ${index} are defined only in a step with for_each; add "
+                    'for_each: "${...}" giving the list to run the step over'
+                )
+            if self.max_concurrency is not None:
+                problems.append(
+                    "max_concurrency limits the items of for_each, and this step has no "
+                    "for_each; remove it, or use Runtime(max_concurrency=...) for the run"
+                )
         if problems:
             raise WorkflowValidationError(
                 Problem(message, self._problem_id(), self.line) for message in problems
             )
-        implied = {ref.name for ref in references(bindings) if ref.root == "steps"}
+        object.__setattr__(self, "_bindings", bindings)
+        object.__setattr__(self, "_items", items)
+        object.__setattr__(self, "_condition", condition)
+        implied = {ref.name for ref in self.references() if ref.root == "steps"}
         object.__setattr__(self, "inputs", MappingProxyType(dict(self.inputs)))
         object.__setattr__(self, "depends_on", tuple(sorted({*explicit, *implied})))
-        object.__setattr__(self, "_bindings", bindings)
         if self.timeout is not None:
             object.__setattr__(self, "timeout", float(self.timeout))
         object.__setattr__(self, "retry_delay", float(self.retry_delay))
+        object.__setattr__(self, "retry_on", retry_on)
+
+    def _compile_for_each(self, problems: list[str]) -> Reference | None:
+        value: object = self.for_each
+        if value is None:
+            return None
+        if self.max_concurrency is not None and (
+            isinstance(self.max_concurrency, bool)
+            or not isinstance(self.max_concurrency, int)
+            or self.max_concurrency < 1
+        ):
+            problems.append(
+                f"max_concurrency must be a whole number, 1 or more, got "
+                f"{quote(self.max_concurrency)}"
+            )
+        try:
+            binding = compile_value(value) if isinstance(value, str) else None
+        except ExpressionError as exc:
+            problems.append(f"for_each: {exc}")
+            return None
+        if not isinstance(binding, Reference):
+            problems.append(
+                f"for_each must be one ${{...}} expression giving a list, such as "
+                f'"${{steps.fetch.output.tickets}}", got {quote(value)}'
+            )
+            return None
+        if binding.root in ("item", "index"):
+            problems.append(f"for_each: {binding.text} names the items for_each gives")
+            return None
+        return binding
+
+    def _compile_when(self, problems: list[str]) -> Condition | None:
+        value: object = self.when
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            problems.append(
+                f'when must be a condition such as "${{inputs.notify}}" or '
+                f"\"${{steps.classify.output}} == 'bug'\", got {quote(value)}"
+            )
+            return None
+        try:
+            return parse_condition(value)
+        except ExpressionError as exc:
+            problems.append(f"when: {exc}")
+            return None
+
+    def _retry_on(self, problems: list[str]) -> tuple[str, ...] | None:
+        value: object = self.retry_on
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = (value,)
+        if isinstance(value, Mapping) or not isinstance(value, Iterable):
+            problems.append(
+                f"retry_on must be an exception type name or a list of them, such as "
+                f"[TimeoutError, ConnectionError], got {quote(value)}"
+            )
+            return None
+        names = tuple(value)
+        for name in names:
+            if not (isinstance(name, str) and _dotted_name(name)):
+                problems.append(
+                    f"retry_on entry {quote(name)} is not an exception type name; write a "
+                    f"name such as TimeoutError, or an import path such as httpx:HTTPError"
+                )
+        return names
 
     def _problem_id(self) -> str | None:
         return self.id if isinstance(self.id, str) else None
@@ -156,18 +258,60 @@ class Step:
             return self.target
         return getattr(self.target, "__qualname__", None) or type(self.target).__qualname__
 
+    def references(self) -> Iterator[Reference]:
+        """Every ``${...}`` expression of the step: in its inputs, ``for_each`` and
+        ``when``."""
+        yield from references(self._bindings)
+        if self._items is not None:
+            yield self._items
+        if self._condition is not None:
+            yield self._condition.reference
+
     # --- read by the runtime: evaluating what the model compiled -----------------------
 
     def evaluate_inputs(
-        self, inputs: Mapping[str, Any], outputs: Mapping[str, Any]
+        self, inputs: Mapping[str, Any], outputs: Mapping[str, Any], each: Each | None = None
     ) -> dict[str, Any]:
         """The keyword arguments of this step's callable, its ``${...}`` expressions
-        evaluated against the run's ``inputs`` and the ``outputs`` of finished steps.
+        evaluated against the run's ``inputs`` and the ``outputs`` of finished steps
+        (and, for a ``for_each`` step, ``each``: the item and its index).
 
         :raises ExpressionError: if an expression refers to something missing
         """
-        value: dict[str, Any] = evaluate(self._bindings, inputs, outputs)
+        value: dict[str, Any] = evaluate(self._bindings, inputs, outputs, each)
         return value
+
+    def evaluate_condition(self, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> bool:
+        """Whether the step runs: its ``when`` condition (true without one).
+
+        :raises ExpressionError: if the condition refers to something missing
+        """
+        if self._condition is None:
+            return True
+        try:
+            return self._condition.holds(inputs, outputs)
+        except ExpressionError as exc:
+            raise ExpressionError(f"step {self.id!r}, when: {exc}") from None
+
+    def evaluate_items(self, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> list[Any]:
+        """The items a ``for_each`` step runs over (``[]`` for a step without one).
+
+        :raises ExpressionError: if the expression misses, or gives something that is
+            not a list (or tuple), naming the step
+        """
+        if self._items is None:
+            return []
+        try:
+            items = self._items.resolve(inputs, outputs)
+        except ExpressionError as exc:
+            raise ExpressionError(f"step {self.id!r}, for_each: {exc}") from None
+        if not isinstance(items, list | tuple):
+            raise ExpressionError(
+                f"step {self.id!r}: for_each {self._items.text} gave "
+                f"{type(items).__name__} {_short(items)}, not a list; it must give the list of "
+                f"items to run the step over"
+            )
+        return list(items)
 
 
 @dataclass(frozen=True)
@@ -266,13 +410,16 @@ class Workflow:
         return workflow_from_file(path, limits=limits)
 
     def validate(self, registry: Any = None, *, allow_imports: Iterable[str] = ()) -> None:
-        """Check that every step names something ``registry`` can resolve.
+        """Check that every step names something ``registry`` can resolve, and that its
+        inputs fit the signature of what it resolves to (an unknown keyword, a missing
+        required argument, a positional-only parameter).
 
         Nothing is imported unless ``allow_imports`` lists its module prefix.
 
         :param registry: an :class:`~agentbridge.Registry` (default: the default one)
         :param allow_imports: module prefixes that import paths may name
-        :raises WorkflowValidationError: listing every name that does not resolve
+        :raises WorkflowValidationError: listing every name that does not resolve and
+            every input that does not fit
         """
         from ._registry import resolve_targets
 
@@ -375,7 +522,7 @@ def check_structure(
     known = _some(sorted(existing))
     for step in by_id.values():
         referenced = set()
-        for ref in references(step._bindings):
+        for ref in step.references():
             referenced.add(ref.name)
             problems.extend(_reference_problems(ref, inputs, existing, known, step))
         for dependency in step.depends_on:
@@ -395,6 +542,14 @@ def check_structure(
             problems.append(Problem(f"output {quote(output)}: {exc}", line=line))
             continue
         for ref in references(binding):
+            if ref.root in ("item", "index"):
+                problems.append(
+                    Problem(
+                        f"output {quote(output)}: {ref.text} is defined only in the inputs "
+                        f"of a step with for_each; name the step's output, the list",
+                        line=line,
+                    )
+                )
             for problem in _reference_problems(ref, inputs, existing, known, None):
                 problems.append(Problem(f"output {quote(output)}: {problem.message}", line=line))
     cycle = find_cycle(by_id)
@@ -471,18 +626,40 @@ def _input_specs(inputs: Any) -> dict[str, InputSpec]:
 
 
 def is_callable_target(kind: object, target: object) -> bool:
-    """Whether ``target`` can be what a step of ``kind`` calls."""
-    return callable(target) or (kind == "agent" and callable(getattr(target, "run", None)))
+    """Whether ``target`` can be what a step of ``kind`` calls: an agent or a tool may
+    also be an object of a supported agent framework, which the runtime adapts."""
+    return (
+        callable(target)
+        or (kind == "agent" and callable(getattr(target, "run", None)))
+        or (kind in _FRAMEWORK_KINDS and framework_of(target) is not None)
+    )
 
 
 def callable_kind(kind: object) -> str:
     """What a step of ``kind`` may call, in words."""
-    return "a callable or an object with a run() method" if kind == "agent" else "a callable"
+    if kind == "agent":
+        return f"a callable, an object with a run() method, or {_FRAMEWORK_OBJECTS}"
+    if kind in _FRAMEWORK_KINDS:
+        return f"a callable or {_FRAMEWORK_OBJECTS}"
+    return "a callable"
+
+
+# The step kinds that may name an object of an agent framework, and those objects.
+_FRAMEWORK_KINDS: Final = ("agent", "tool")
+_FRAMEWORK_OBJECTS: Final = (
+    "a pydantic-ai Agent, a LangChain Runnable or LangGraph graph, or an OpenAI Agents SDK Agent"
+)
 
 
 def _runner_name(value: object) -> bool:
     # ASCII only: a name is matched against the runtime's names as written.
     return isinstance(value, str) and value.isascii() and value.isidentifier()
+
+
+def _dotted_name(name: str) -> bool:
+    module, _, attribute = name.rpartition(":")
+    parts = [*(module.split(".") if module else ()), *attribute.split(".")]
+    return all(part.isidentifier() for part in parts)
 
 
 def _positive_number(value: object, *, zero: bool = False) -> bool:
@@ -507,6 +684,27 @@ def _string_tuple(value: object, name: str, problems: list[str]) -> tuple[str, .
         problems.append(f"{name} must list step ids as strings, got {quote(bad)}")
         return ()
     return items
+
+
+def _inputs_problem(inputs: object) -> str:
+    """Why a step's ``inputs`` that are not a mapping are wrong, with the mapping meant."""
+    if isinstance(inputs, list) and inputs and all(is_name(name) for name in inputs):
+        example = ", ".join(f'{name}: "${{inputs.{name}}}"' for name in inputs[:3])
+        return (
+            f"a step's inputs are a mapping of argument names to values, not a list; "
+            f"write inputs: {{{example}}} (the workflow's own inputs are the list at the "
+            f"top level)"
+        )
+    kind = "a list" if isinstance(inputs, list) else type(inputs).__name__
+    return (
+        f"a step's inputs must be a mapping of argument names to values, such as "
+        f'inputs: {{text: "${{inputs.text}}"}}, got {kind}'
+    )
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _some(names: list[str]) -> str:

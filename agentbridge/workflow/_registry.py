@@ -12,10 +12,21 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
 from .._exceptions import ConfigurationError, Problem, WorkflowValidationError
+from ..integrations import framework_of
+from ._exception_types import resolve_exception_type
 from ._imports import import_target
-from ._model import KINDS, StepKind, Workflow, callable_kind, is_callable_target
+from ._model import KINDS, Step, StepKind, Workflow, callable_kind, is_callable_target
+from ._signatures import signature_problems
 
-__all__ = ("Registry", "agent", "function", "get_default_registry", "resolve_targets", "tool")
+__all__ = (
+    "Registry",
+    "agent",
+    "function",
+    "get_default_registry",
+    "resolve_retry_on",
+    "resolve_targets",
+    "tool",
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,13 +43,16 @@ class Registry:
 
     def __init__(self) -> None:
         self._entries: dict[StepKind, dict[str, Any]] = {kind: {} for kind in KINDS}
+        self._errors: dict[str, type[Exception]] = {}
 
     def register(self, kind: StepKind, name: str, target: Any) -> None:
         """Register ``target`` as the ``kind`` called ``name``.
 
         :param kind: ``"agent"``, ``"function"`` or ``"tool"``
         :param name: the name workflow steps use
-        :param target: a callable, or for an agent an object with a ``run`` method
+        :param target: a callable; for an agent also an object with a ``run``
+            method; for an agent or a tool also an object of a supported agent framework
+            (pydantic-ai, LangChain/LangGraph, OpenAI Agents SDK)
         :raises ConfigurationError: for an unknown kind, an empty name or a target
             that cannot be called
         """
@@ -51,6 +65,32 @@ class Registry:
                 f"cannot register {target!r} as {kind} {name!r}: it must be {callable_kind(kind)}"
             )
         self._entries[kind][name] = target
+
+    def register_error(self, error_type: type[Exception], name: str | None = None) -> None:
+        """Let ``retry_on:`` name ``error_type``, by ``name`` (default: its ``__name__``).
+
+        Built-in exceptions and agentbridge's own need no registration.
+
+        :raises ConfigurationError: if ``error_type`` is not a subclass of
+            :class:`Exception`, or ``name`` is not a non-empty string
+
+        .. versionadded:: 0.2
+        """
+        if not (isinstance(error_type, type) and issubclass(error_type, Exception)):
+            raise ConfigurationError(
+                f"cannot register {error_type!r} as an error: it must be a subclass of Exception"
+            )
+        name = error_type.__name__ if name is None else name
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"an error name must be a non-empty string, got {name!r}")
+        self._errors[name] = error_type
+
+    def lookup_error(self, name: str) -> type[Exception] | None:
+        """The exception type registered as ``name``, or ``None``.
+
+        .. versionadded:: 0.2
+        """
+        return self._errors.get(name)
 
     def names(self, kind: StepKind) -> tuple[str, ...]:
         """The registered names of ``kind``, sorted."""
@@ -67,7 +107,8 @@ class Registry:
     def agent(self, name: Any = None, /) -> Any:
         """Register an agent: ``@registry.agent`` or ``@registry.agent("name")``.
 
-        An agent is an async callable, or an object with an async ``run`` method.
+        An agent is an async callable, an object with an async ``run`` method, or an
+        agent of a supported framework (see :mod:`agentbridge.integrations`).
         """
         return self._decorator("agent", name)
 
@@ -130,9 +171,14 @@ tool = _default_registry.tool
 def resolve_targets(
     workflow: Workflow, registry: Registry | None, allow_imports: Iterable[str]
 ) -> Mapping[str, Callable[..., Any]]:
-    """The callable of every step, by step id.
+    """The callable of every step, by step id: an agent object's ``run`` method, and an
+    object of an agent framework as itself (the runtime adapts it, with
+    :func:`agentbridge.integrations.adapt`). Each callable is checked against the
+    step's inputs (see :mod:`._signatures`); a framework's object is not, since its
+    adapter maps the inputs onto the framework's own input.
 
-    :raises WorkflowValidationError: listing every step whose target does not resolve
+    :raises WorkflowValidationError: listing every step whose target does not resolve,
+        and every input its callable's signature cannot take
     """
     registry = check_registry(registry)
     prefixes = check_allow_imports(allow_imports)
@@ -148,12 +194,55 @@ def resolve_targets(
                 problems.append(Problem(found.message, step.id, step.line))
                 continue
             target = found
-        if step.kind == "agent" and not callable(target):
+        framework = framework_of(target)
+        if step.kind == "agent" and not callable(target) and framework is None:
             target = target.run
+        if framework is None:
+            what = f"{step.kind} {step.target_name!r}"
+            for message in signature_problems(target, step.inputs, what):
+                problems.append(Problem(message, step.id, step.line))
         targets[step.id] = target
+    for step in workflow.steps:
+        _retry_types(step, registry, prefixes, problems)
     if problems:
         raise WorkflowValidationError(problems, source=workflow.source)
     return targets
+
+
+def resolve_retry_on(
+    workflow: Workflow, registry: Registry | None, allow_imports: Iterable[str]
+) -> Mapping[str, tuple[type[Exception], ...]]:
+    """The exception types of every step that has ``retry_on:``, by step id.
+
+    :raises WorkflowValidationError: listing every name that does not resolve (see
+        :mod:`._exception_types`)
+    """
+    registry = check_registry(registry)
+    prefixes = check_allow_imports(allow_imports)
+    problems: list[Problem] = []
+    types = {}
+    for step in workflow.steps:
+        found = _retry_types(step, registry, prefixes, problems)
+        if found is not None:
+            types[step.id] = found
+    if problems:
+        raise WorkflowValidationError(problems, source=workflow.source)
+    return types
+
+
+def _retry_types(
+    step: Step, registry: Registry, prefixes: tuple[str, ...], problems: list[Problem]
+) -> tuple[type[Exception], ...] | None:
+    if step.retry_on is None:
+        return None
+    types = []
+    for name in step.retry_on:
+        found = resolve_exception_type(name, registry.lookup_error(name), prefixes)
+        if isinstance(found, Problem):
+            problems.append(Problem(found.message, step.id, step.line))
+        else:
+            types.append(found)
+    return tuple(types)
 
 
 def _import_target(name: str, kind: StepKind, registry: Registry, prefixes: tuple[str, ...]) -> Any:

@@ -15,6 +15,7 @@ every mapping, key, list and item is kept beside the data in :class:`Lines`.
 from __future__ import annotations
 
 import binascii
+import re
 from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
@@ -357,8 +358,40 @@ def read_yaml(text: str, budget: Budget) -> tuple[Any, Lines]:
     except LimitExceeded as exc:
         raise YamlRefused(Problem(str(exc), line=reader.line)) from None
     except yaml.YAMLError as exc:
-        raise YamlRefused(_yaml_problem(exc, text)) from None
+        raise YamlRefused(_with_hint(_yaml_problem(exc, text), text)) from None
+    except YamlRefused as exc:
+        raise YamlRefused(_with_hint(exc.problem, text)) from None
     return data, reader.lines
+
+
+_UNQUOTED_EXPRESSION = re.compile(r"(?:^|[\s{\[,:])\$\{")
+
+
+def _with_hint(problem: Problem, text: str) -> Problem:
+    """``problem`` with the fix of a mistake its line shows: a tab in the indentation,
+    Jinja's ``{{...}}``, or a ``${...}`` left unquoted inside ``{...}`` or ``[...]``."""
+    if problem.line is None:
+        return problem
+    lines = text.split("\n", problem.line)
+    if len(lines) < problem.line:
+        return problem
+    line = lines[problem.line - 1]
+    indent = line[: len(line) - len(line.lstrip())]
+    if "\t" in indent:
+        hint = "it is indented with a tab, and YAML indents with spaces only: replace the tab"
+    elif "{{" in line:
+        hint = (
+            "{{...}} is Jinja syntax; an expression is written ${inputs.NAME} or "
+            "${steps.ID.output}, in quotes inside {...} or [...]"
+        )
+    elif _UNQUOTED_EXPRESSION.search(line):
+        hint = (
+            'an unquoted ${...} inside {...} or [...] is cut at its "{"; quote it: '
+            '{text: "${inputs.text}"}'
+        )
+    else:
+        return problem
+    return Problem(f"{problem.message}; {hint}", problem.step_id, problem.line)
 
 
 def _yaml_problem(exc: yaml.YAMLError, text: str) -> Problem:

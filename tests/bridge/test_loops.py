@@ -12,6 +12,8 @@ import json
 
 import pytest
 
+from agentbridge._distribution import install_hint
+
 from ._subproc import run_snippet
 
 NO_TRIO = """
@@ -53,7 +55,7 @@ def test_a_trio_backend_without_trio_names_the_extra() -> None:
     for way in ("run_sync", "configure", "environment"):
         kind, message = results[way]
         assert kind == "ConfigurationError", (way, results[way])
-        assert "pip install 'agentbridge[trio]'" in message, (way, message)
+        assert install_hint("trio") in message, (way, message)
         assert "needs the trio package, which is not installed" in message, (way, message)
     assert "AGENTBRIDGE_BACKEND" in results["environment"][1]
     assert results["asyncio still works"] == 42

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agentbridge._distribution import install_hint
 from agentbridge.cli import main
 
 from ._helpers import PROJECT, STEPS, run_cli
@@ -78,6 +79,6 @@ def test_without_the_cli_extra_it_says_what_to_install(
         main(["run", "workflow.yaml"])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == (
-        "agentbridge: the CLI needs the 'cli' extra: pip install 'agentbridge[cli]'"
+        f"agentbridge: the CLI needs the 'cli' extra: {install_hint('cli')}"
         f" (cannot import {module!r})\n"
     )

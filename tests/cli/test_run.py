@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 import agentbridge as ab
+from agentbridge.bridge._settings import BACKEND_NAMES
+from agentbridge.cli._app import BACKENDS
 
 from ._helpers import STEPS, Invoke, WriteWorkflow
 
@@ -276,25 +279,42 @@ def test_a_bad_timeout_is_a_usage_error(
     assert "Invalid value for '--timeout'" in result.stderr
 
 
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize(
+    ("backend", "library", "loop"),
+    [
+        ("asyncio", "asyncio", "asyncio"),
+        pytest.param(
+            "uvloop",
+            "asyncio",
+            "uvloop",
+            marks=pytest.mark.skipif(sys.platform == "win32", reason="uvloop is POSIX-only"),
+        ),
+        ("trio", "trio", "trio"),
+    ],
+)
 def test_backend_chooses_the_event_loop(
-    invoke: Invoke, write_workflow: WriteWorkflow, backend: str
+    invoke: Invoke, write_workflow: WriteWorkflow, backend: str, library: str, loop: str
 ) -> None:
     path = write_workflow("""\
         name: which
         steps:
-          - id: loop
-            tool: cli_backend
+          - {id: library, tool: cli_backend}
+          - {id: loop, tool: cli_loop}
     """)
     result = invoke("run", path, "--import", STEPS, "--backend", backend, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["steps"]["loop"]["output"] == backend
+    steps = json.loads(result.stdout)["steps"]
+    assert (steps["library"]["output"], steps["loop"]["output"]) == (library, loop)
 
 
 def test_an_unknown_backend_is_a_usage_error(invoke: Invoke, write_workflow: WriteWorkflow) -> None:
     result = invoke("run", write_workflow(ADD), "--backend", "curio")
     assert result.exit_code == 2
-    assert "'curio' is not one of 'asyncio', 'trio'" in result.stderr
+    assert "'curio' is not one of 'asyncio', 'trio', 'uvloop'" in result.stderr
+
+
+def test_backend_offers_every_backend_of_the_library() -> None:
+    assert BACKENDS == BACKEND_NAMES
 
 
 def test_run_refuses_a_missing_file(invoke: Invoke, tmp_path: Path) -> None:
@@ -333,3 +353,50 @@ def test_an_unexpected_error_is_one_line_unless_debug(
     assert debug.exit_code == 1
     assert "Traceback (most recent call last)" in debug.stderr
     assert debug.stderr.endswith("Error: unexpected error: RuntimeError: the runtime is broken\n")
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_setting_broken_during_the_run_exits_2_with_its_message(
+    invoke: Invoke,
+    write_workflow: WriteWorkflow,
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+    as_json: bool,
+) -> None:
+    # Read again when the run's stream closes, inside the run's task group: the CLI
+    # reports the error, not the group wrapped around it.
+    monkeypatch.delenv("AGENTBRIDGE_CANCEL_GRACE", raising=False)
+    path = write_workflow("""\
+        name: breaks-setting
+        steps:
+          - id: set
+            function: cli_set_env
+            inputs: {name: AGENTBRIDGE_CANCEL_GRACE, value: soon}
+    """)
+    args = ["--backend", backend, *(["--json"] if as_json else [])]
+    result = invoke("run", path, "--import", STEPS, *args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        "Error: invalid agentbridge environment variable: AGENTBRIDGE_CANCEL_GRACE='soon'"
+    )
+    assert "unexpected" not in result.stderr
+
+
+def test_a_bridge_timeout_is_a_timeout_that_names_the_timeout_option(
+    invoke: Invoke, write_workflow: WriteWorkflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTBRIDGE_SYNC_TIMEOUT", "0.2")
+    path = write_workflow("""\
+        name: slow
+        steps:
+          - id: wait
+            tool: cli_hang
+    """)
+    result = invoke("run", path, "--import", STEPS, "--json")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "Error: timed out: the run sent no event within the bridge's timeout of 0.2 s"
+    )
+    assert "--timeout SECONDS" in result.stderr
+    assert "unexpected" not in result.stderr

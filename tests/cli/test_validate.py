@@ -162,3 +162,21 @@ def test_validate_knows_the_built_in_runners_and_lists_them_for_an_unknown_one(
     assert result.exit_code == 2
     assert "unknown runner 'gpu'" in result.stderr
     assert "process, thread" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_inputs_that_do_not_fit_the_signature_exit_2(
+    invoke: Invoke, write_workflow: WriteWorkflow, command: str
+) -> None:
+    path = write_workflow("""\
+        name: typo
+        steps:
+          - id: sum
+            function: cli_add
+            inputs: {a: 1, bb: 2}
+    """)
+    result = invoke(command, path, "--import", STEPS)
+    assert result.exit_code == 2, result.output
+    expected = "line 3, step 'sum': input 'bb' is not a parameter of function 'cli_add'"
+    assert expected in result.stderr
+    assert "needs the argument 'b'" in result.stderr

@@ -64,6 +64,23 @@ def host_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def execute_notebook(relative: str) -> Any:
+    """Run the notebook at ``examples/<relative>`` in a real ipykernel started in
+    ``examples/``; return it, its cells' outputs filled in."""
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(EXAMPLES / relative, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=DEADLINE,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(EXAMPLES)}},
+    )
+    client.execute(env=host_env())
+    return notebook
+
+
 def _default_sigint() -> None:
     # A shell without job control starts background jobs with SIGINT ignored, and the
     # children would inherit that; a host must see SIGINT as a terminal would send it.

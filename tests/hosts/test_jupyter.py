@@ -12,12 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nbclient
-import nbformat
 import pytest
 from jupyter_client.manager import KernelManager
 
-from ._harness import DEADLINE, EXAMPLES, host_env, wait_for
+from ._harness import DEADLINE, EXAMPLES, execute_notebook, host_env, wait_for
 
 pytestmark = [pytest.mark.hosts, pytest.mark.timeout(120)]
 
@@ -38,14 +36,7 @@ def stream_text(cells: Any, index: int) -> str:
 
 
 def test_notebook_runs_and_shows_the_right_outputs() -> None:
-    notebook = nbformat.read(EXAMPLES / "notebook.ipynb", as_version=4)
-    client = nbclient.NotebookClient(
-        notebook,
-        timeout=DEADLINE,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(EXAMPLES)}},
-    )
-    client.execute(env=host_env())
+    notebook = execute_notebook("notebook.ipynb")
     cells = [outputs_of(cell) for cell in notebook.cells if cell.cell_type == "code"]
     assert cells[0] == (["True"], [])  # a cell is an async context: the kernel's loop runs
     assert cells[1] == (["True"], [])  # run_sync ran on a portal loop, not the kernel's

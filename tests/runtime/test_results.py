@@ -172,3 +172,53 @@ async def test_a_timed_out_step_in_to_dict(reg: ab.Registry) -> None:
     assert json.loads(json.dumps(data)) == data
     assert data["steps"]["hang"]["status"] == "timed_out"
     assert data["steps"]["hang"]["error"]["type"] == "StepTimeoutError"
+
+
+def test_outputs_serialise_by_the_documented_rules() -> None:
+    import dataclasses
+    import enum
+
+    import pydantic
+
+    from agentbridge.runtime._results import jsonable
+
+    class Colour(enum.Enum):
+        RED = "red"
+
+    class Model(pydantic.BaseModel):
+        when: datetime.date
+        colour: Colour
+        _secret: str = pydantic.PrivateAttr(default="hidden")
+
+    @dataclasses.dataclass
+    class Run:
+        output: Model
+        tags: frozenset[str]
+        _state: list[str]
+
+    cycle: list[Any] = [1]
+    cycle.append(cycle)
+    run = Run(Model(when=datetime.date(2026, 12, 1), colour=Colour.RED), frozenset({"a"}), ["x"])
+    assert jsonable(run) == {"output": {"when": "2026-12-01", "colour": "red"}, "tags": ["a"]}
+    assert jsonable({1: Opaque(), "t": datetime.time(12, 30)}) == {
+        "1": "<Opaque thing>",
+        "t": "12:30:00",
+    }
+    assert jsonable(cycle) == [1, "[1, [...]]"]
+    shared = [1]
+    assert jsonable([shared, shared]) == [[1], [1]]  # repeated, not recursive: kept
+
+
+def test_a_step_s_usage_is_in_its_result_and_its_dict(reg: ab.Registry) -> None:
+    from agentbridge.integrations import StepOutput
+
+    @reg.agent
+    async def counted(text: str) -> StepOutput:
+        return StepOutput(text.upper(), usage={"tokens": len(text)})
+
+    result = ab.run_workflow(
+        build({"id": "c", "agent": "counted", "inputs": {"text": "ab"}}), registry=reg
+    )
+    assert result.outputs == {"c": "AB"}
+    assert result.steps["c"].usage == {"tokens": 2}
+    assert result.to_dict()["steps"]["c"]["usage"] == {"tokens": 2}

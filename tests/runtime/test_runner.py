@@ -72,7 +72,7 @@ async def test_every_attempt_goes_to_the_runner_with_its_inputs() -> None:
         step_id = call.step.id
         if failures.get(step_id):
             failures[step_id] -= 1
-            raise ValueError(f"{step_id} not yet")
+            raise ConnectionError(f"{step_id} not yet")
         return kwargs.get("v", 0) + 1
 
     runner = FakeRunner(behaviour)

@@ -337,19 +337,25 @@ def test_a_class_s_layout_is_never_taken_for_another_s() -> None:
     log: list[str] = []
     kinds: dict[int, bool] = {}
     reused = 0
-    for i in range(40):
-        tricky = bool(i % 2)
-        if tricky:
-            code = property(lambda self: log.append("ran") or {"x": "code"})
-            value = type("Reused", (), {"__dict__": code})()
-        else:
-            value = type("Reused", (), {})()
-            value.x = "data"
-        found = step_into(value, True, "x")
-        assert isinstance(found, Unreadable) if tricky else found == "data"
-        reused += kinds.get(id(type(value)), tricky) != tricky
-        kinds[id(type(value))] = tricky
-        del value
-        gc.collect()  # a class is in a reference cycle with its own __mro__
+    # Each collection below should scan only this test's classes: with the whole
+    # suite's heap (every framework imported), 40 full collections outlast the timeout.
+    gc.freeze()
+    try:
+        for i in range(40):
+            tricky = bool(i % 2)
+            if tricky:
+                code = property(lambda self: log.append("ran") or {"x": "code"})
+                value = type("Reused", (), {"__dict__": code})()
+            else:
+                value = type("Reused", (), {})()
+                value.x = "data"
+            found = step_into(value, True, "x")
+            assert isinstance(found, Unreadable) if tricky else found == "data"
+            reused += kinds.get(id(type(value)), tricky) != tricky
+            kinds[id(type(value))] = tricky
+            del value
+            gc.collect()  # a class is in a reference cycle with its own __mro__
+    finally:
+        gc.unfreeze()
     assert reused, "no id went from one kind of class to the other: the test proved nothing"
     assert log == [], "a __dict__ property ran"

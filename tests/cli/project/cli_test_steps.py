@@ -5,6 +5,8 @@ The names start with ``cli_`` so they cannot collide with steps other tests regi
 
 from __future__ import annotations
 
+import os
+
 import anyio
 import sniffio
 
@@ -57,3 +59,20 @@ async def flaky(key: str) -> str:
 async def hang() -> None:
     """Waits until cancelled."""
     await anyio.sleep_forever()
+
+
+@ab.function("cli_set_env")
+def set_env(name: str, value: str) -> str:
+    """Sets the environment variable ``name`` to ``value`` while the run goes on."""
+    os.environ[name] = value
+    return value
+
+
+@ab.tool("cli_loop")
+async def loop() -> str:
+    """The module of the running event loop's class (``uvloop`` on uvloop), or ``trio``."""
+    if sniffio.current_async_library() == "trio":
+        return "trio"
+    import asyncio
+
+    return type(asyncio.get_running_loop()).__module__.partition(".")[0]
