@@ -64,7 +64,13 @@ def mindeps(session: nox.Session) -> None:
     """Run the suite, less the real-host scenarios, on the declared minimum dependencies."""
     install_groups(session, "test", extras="[cli,uvloop,trio]", pins=minimum_pins())
     session.run("python", "-m", "pip", "list", "--format=freeze")
-    session.run("pytest", "--ignore=tests/hosts", "--ignore=tests/integrations", *session.posargs)
+    session.run(
+        "pytest",
+        "--ignore=tests/hosts",
+        "--ignore=tests/integrations",
+        "--ignore=tests/affinity",
+        *session.posargs,
+    )
 
 
 def _runs(command: str) -> bool:
@@ -86,7 +92,13 @@ COMPAT_PYTHONS = [version for version in ("3.10", "3.12", "3.13") if _runs(f"pyt
 def compat(session: nox.Session) -> None:
     """Run the suite, less the real-host scenarios, on the other supported Pythons."""
     install_groups(session, "test", extras="[cli,uvloop,trio]")
-    session.run("pytest", "--ignore=tests/hosts", "--ignore=tests/integrations", *session.posargs)
+    session.run(
+        "pytest",
+        "--ignore=tests/hosts",
+        "--ignore=tests/integrations",
+        "--ignore=tests/affinity",
+        *session.posargs,
+    )
 
 
 @nox.session

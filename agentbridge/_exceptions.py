@@ -12,7 +12,8 @@ and most also derive from the built-in type a caller would already catch::
     │   ├── AlreadyEnteredError (RuntimeError)  a sync_context() entered twice
     │   ├── BlockingCallError (RuntimeError)    a blocking call was refused in a loop
     │   ├── BridgeTimeoutError (TimeoutError)
-    │   └── PortalClosedError (RuntimeError)    the portal stopped before the call ended
+    │   ├── PortalClosedError (RuntimeError)    the portal stopped before the call ended
+    │   └── LoopAffinityError (RuntimeError)    an object of another event loop was used
     └── WorkflowError
         ├── WorkflowValidationError (ValueError)  the workflow or its inputs are invalid
         ├── ExpressionError (ValueError)          a ${...} expression is malformed or misses
@@ -46,6 +47,7 @@ __all__ = (
     "BridgeUsageError",
     "ConfigurationError",
     "ExpressionError",
+    "LoopAffinityError",
     "NotAwaitableError",
     "PortalClosedError",
     "Problem",
@@ -207,6 +209,21 @@ class PortalClosedError(BridgeError, RuntimeError):
     """The portal running a call was closed before the call finished.
 
     .. versionadded:: 0.1
+    """
+
+
+class LoopAffinityError(BridgeError, RuntimeError):
+    """A call used an object bound to another event loop (asyncio's "attached to a
+    different loop", "is bound to a different event loop", "Event loop is closed").
+
+    Raised in place of the original error, whose type it also derives from when that is
+    not :exc:`RuntimeError` (a class made on the fly, cached per type), so existing
+    handlers still catch it; the original is its ``__cause__``. The message names the
+    portal the call ran on and the three fixes: a shared portal
+    (:func:`~agentbridge.open_portal`), the process portal scope, and
+    :func:`~agentbridge.loop_local`.
+
+    .. versionadded:: 0.3
     """
 
 

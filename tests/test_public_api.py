@@ -222,3 +222,22 @@ def test_only_the_loop_seam_asks_asyncio_or_trio() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and node.attr == "modules":
                 assert ast.unparse(node) != "sys.modules", f"{path.name}: line {node.lineno}"
+
+
+def test_loop_affinity_names_are_public() -> None:
+    """Issue 9's names: portal handles, the process scope, loop-local resources, the
+    affinity error and the in-flight report."""
+    for name in (
+        "LoopAffinityError",
+        "LoopLocal",
+        "Portal",
+        "PortalScope",
+        "current_portal",
+        "dump_calls",
+        "loop_local",
+        "open_portal",
+        "run_in_loop",
+    ):
+        assert name in ab.__all__, name
+    assert issubclass(ab.LoopAffinityError, ab.BridgeError)
+    assert issubclass(ab.LoopAffinityError, RuntimeError)
