@@ -61,7 +61,12 @@ def minimum_pins() -> list[str]:
 
 #: What the light sessions leave out: the real hosts, and the agent frameworks and
 #: engines (Dask, Ray) that only the ``tests`` session installs.
-LIGHT = ("--ignore=tests/hosts", "--ignore=tests/integrations", "--ignore=tests/runtime/engines")
+LIGHT = (
+    "--ignore=tests/hosts",
+    "--ignore=tests/integrations",
+    "--ignore=tests/affinity",
+    "--ignore=tests/runtime/engines",
+)
 
 
 @nox.session(default=False)

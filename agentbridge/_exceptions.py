@@ -12,15 +12,19 @@ and most also derive from the built-in type a caller would already catch::
     │   ├── AlreadyEnteredError (RuntimeError)  a sync_context() entered twice
     │   ├── BlockingCallError (RuntimeError)    a blocking call was refused in a loop
     │   ├── BridgeTimeoutError (TimeoutError)
-    │   └── PortalClosedError (RuntimeError)    the portal stopped before the call ended
+    │   ├── PortalClosedError (RuntimeError)    the portal stopped before the call ended
+    │   └── LoopAffinityError (RuntimeError)    an object of another event loop was used
     └── WorkflowError
         ├── WorkflowValidationError (ValueError)  the workflow or its inputs are invalid
         ├── ExpressionError (ValueError)          a ${...} expression is malformed or misses
         ├── StepFailedError                       a step failed; the cause is its error
         ├── StepTimeoutError (TimeoutError)       a step did not finish within its timeout
         ├── WorkflowTimeoutError (TimeoutError)   the whole run did not finish in time
-        └── RunnerError (RuntimeError)            a step runner could not run an attempt
-            └── WorkerCrashedError                its worker process died mid-step
+        ├── RunnerError (RuntimeError)            a step runner could not run an attempt
+        │   └── WorkerCrashedError                its worker process died mid-step
+        └── StoreError                            a run store could not be read or written
+            ├── RunOwnershipError                 another process owns the run
+            └── ResumeError (ValueError)          the run cannot be resumed as asked
 
 Cancellation and :exc:`KeyboardInterrupt` are never wrapped: they cross the bridge
 as themselves.
@@ -43,12 +47,16 @@ __all__ = (
     "BridgeUsageError",
     "ConfigurationError",
     "ExpressionError",
+    "LoopAffinityError",
     "NotAwaitableError",
     "PortalClosedError",
     "Problem",
+    "ResumeError",
+    "RunOwnershipError",
     "RunnerError",
     "StepFailedError",
     "StepTimeoutError",
+    "StoreError",
     "WorkerCrashedError",
     "WorkflowError",
     "WorkflowTimeoutError",
@@ -204,6 +212,21 @@ class PortalClosedError(BridgeError, RuntimeError):
     """
 
 
+class LoopAffinityError(BridgeError, RuntimeError):
+    """A call used an object bound to another event loop (asyncio's "attached to a
+    different loop", "is bound to a different event loop", "Event loop is closed").
+
+    Raised in place of the original error, whose type it also derives from when that is
+    not :exc:`RuntimeError` (a class made on the fly, cached per type), so existing
+    handlers still catch it; the original is its ``__cause__``. The message names the
+    portal the call ran on and the three fixes: a shared portal
+    (:func:`~agentbridge.open_portal`), the process portal scope, and
+    :func:`~agentbridge.loop_local`.
+
+    .. versionadded:: 0.3
+    """
+
+
 class WorkflowError(AgentBridgeError):
     """Base class of errors raised by the workflow runtime.
 
@@ -331,4 +354,32 @@ class WorkerCrashedError(RunnerError):
     attempts and runs can use it.
 
     .. versionadded:: 0.2
+    """
+
+
+class StoreError(WorkflowError):
+    """A run store could not be read or written: its file is corrupt, locked or from a
+    newer agentbridge, or a value in it is not what agentbridge writes there.
+
+    The message names the store and the fix. Nothing read from a store is ever turned
+    into an object: at worst a tampered store gives this error.
+
+    .. versionadded:: 0.3
+    """
+
+
+class RunOwnershipError(StoreError):
+    """Another process owns the run (its lease has not expired), or this process lost
+    the run's lease while it ran, so it stopped and wrote nothing more.
+
+    .. versionadded:: 0.3
+    """
+
+
+class ResumeError(StoreError, ValueError):
+    """A run cannot be resumed as asked: no run has that id, or the workflow or the
+    inputs changed so that its stored results mean nothing for this run. The message
+    says what changed; use a new run id to start over.
+
+    .. versionadded:: 0.3
     """

@@ -33,6 +33,7 @@ __all__ = (
     "MaxOverhead",
     "MaxOverheadRatio",
     "MaxRatio",
+    "MaxTime",
     "Row",
     "RowResult",
     "Runner",
@@ -142,6 +143,27 @@ class MaxOverhead(Target):
     def value(self, candidate: float, baseline: float, reference: float | None) -> float:
         assert reference is not None
         return candidate - reference
+
+    def passes(self, value: float) -> bool:
+        return value < self.limit
+
+    def format(self, value: float) -> str:
+        return f"{value * 1e6:.1f} us"
+
+
+@dataclass(frozen=True)
+class MaxTime(Target):
+    """Candidate time per operation below ``limit`` seconds, whatever the baseline's:
+    for work that replaces the baseline's rather than adding to it."""
+
+    limit: float
+
+    @property
+    def description(self) -> str:
+        return f"< {self.limit * 1e6:g} us"
+
+    def value(self, candidate: float, baseline: float, reference: float | None) -> float:
+        return candidate
 
     def passes(self, value: float) -> bool:
         return value < self.limit

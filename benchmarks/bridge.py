@@ -1,4 +1,5 @@
-"""Bridge benchmarks (issue #2): what one sync-to-async or async-to-thread hop costs.
+"""Bridge benchmarks (issues #2 and #9): what one sync-to-async or async-to-thread hop
+costs, and what one loop shared by many threads serves.
 
 Every group pits ``agentbridge`` against the cheapest way to do the same hop by hand
 (the baseline its target is set against) and against the libraries users reach for.
@@ -182,11 +183,22 @@ def thread_gang(setup: OperationSetup, ops: int, threads: int = THREADS) -> Iter
             worker.join()
 
 
-def gang_subject(key: str, label: str, setup: OperationSetup, *, shared: bool) -> Subject:
-    """:data:`THREADS` threads calling at once.
+def gang_subject(
+    key: str,
+    label: str,
+    setup: OperationSetup,
+    *,
+    shared: bool,
+    threads: int = THREADS,
+    p99: bool = False,
+) -> Subject:
+    """``threads`` threads calling at once.
 
     :param shared: enter ``setup`` once for all threads (one portal or loop for all)
         rather than once in each thread
+    :param p99: report the 99th percentile of one call's latency in the round (as the
+        time of ``ops`` such calls, so the per-call figure is the p99) instead of the
+        round's time
     """
 
     @contextmanager
@@ -199,7 +211,65 @@ def gang_subject(key: str, label: str, setup: OperationSetup, *, shared: bool) -
                 def per_thread() -> AbstractContextManager[Operation]:
                     return nullcontext(operation)
 
-            yield stack.enter_context(thread_gang(per_thread, ops))
+            if not p99:
+                yield stack.enter_context(thread_gang(per_thread, ops, threads))
+                return
+            latencies: list[float] = []
+            run = stack.enter_context(thread_gang(_timed(per_thread, latencies), ops, threads))
+
+            def run_p99() -> float:
+                latencies.clear()
+                run()
+                ordered = sorted(latencies)
+                return ordered[int(len(ordered) * 0.99)] * ops
+
+            yield run_p99
+
+    return Subject(key, label, factory)
+
+
+def _timed(setup: OperationSetup, latencies: list[float]) -> OperationSetup:
+    """``setup``, with each call's latency appended to ``latencies``."""
+
+    @contextmanager
+    def timed() -> Iterator[Operation]:
+        with setup() as operation:
+            clock = time.perf_counter
+
+            def call() -> None:
+                began = clock()
+                operation()
+                latencies.append(clock() - began)
+
+            yield call
+
+    return timed
+
+
+@contextmanager
+def ab_shared_portal(backend: str = "asyncio") -> Iterator[Operation]:
+    """``portal.run_sync(noop)`` on one ``ab.open_portal()`` shared by every thread."""
+    with agentbridge_api("open_portal")(backend, name="bench") as shared:
+        yield lambda: shared.run_sync(noop)
+
+
+def stall_subject(key: str, label: str, stall_warning: float) -> Subject:
+    """``ab.run_sync(noop)`` from the benchmark's thread with the stall warning at
+    ``stall_warning`` seconds (``inf``: off), set at the start of each of its rounds so
+    the two subjects of a round can alternate."""
+    configure = agentbridge_api("configure")
+
+    @contextmanager
+    def factory(ops: int) -> Iterator[Runner]:
+        with ab_run_sync() as operation:
+            run = simple_runner(operation, ops)
+
+            def run_configured() -> float:
+                configure(stall_warning=stall_warning)
+                return run()
+
+            yield run_configured
+        configure(stall_warning=None)
 
     return Subject(key, label, factory)
 
@@ -276,6 +346,12 @@ def _anyio_offload() -> Offload:
 # --- the groups ----------------------------------------------------------------------------
 
 WITHIN_10_PERCENT = MaxRatio(1.10)
+#: At most the baseline's time (at least its throughput).
+AT_MOST_THE_BASELINE = MaxRatio(1.0)
+#: Within noise of the baseline: the cost of the stall bookkeeping.
+WITHIN_2_PERCENT = MaxRatio(1.02)
+#: Threads calling one shared portal at once.
+SHARED_THREADS = (1, 8, 32, 128)
 #: At least 0.97x the baseline's throughput.
 WITHIN_3_PERCENT = MaxRatio(1 / 0.97)
 #: Concurrent worker threads in the back-to-host groups.
@@ -362,6 +438,7 @@ def groups() -> list[Group]:
             note="ab.run_sync uses one portal per calling thread",
         ),
     ]
+    result += _shared_portal_groups()
     for letter, backend in zip("ab", ("asyncio", "trio"), strict=True):
         for workers in WORKERS:
             result.append(
@@ -406,3 +483,66 @@ def groups() -> list[Group]:
                 )
             )
     return result
+
+
+def _shared_portal_groups() -> list[Group]:
+    """Issue #9: one shared portal from many threads against one anyio portal and one
+    loop shared the same way; and what the stall warning costs a plain call."""
+    groups = []
+    for number, threads in enumerate(SHARED_THREADS):
+        for p99, unit in ((False, "calls/s"), (True, "us")):
+            what = "p99 latency of one call" if p99 else "throughput"
+            groups.append(
+                Group(
+                    f"5{'abcd'[number]}{chr(39) if p99 else ''}. one shared portal from "
+                    f"{threads} thread{'s' if threads > 1 else ''}, {what} (asyncio)",
+                    subjects=[
+                        gang_subject(
+                            "ab",
+                            "ab.open_portal",
+                            ab_shared_portal,
+                            shared=True,
+                            threads=threads,
+                            p99=p99,
+                        ),
+                        gang_subject(
+                            "shared-loop",
+                            "one loop, run_coroutine_threadsafe",
+                            one_hop,
+                            shared=True,
+                            threads=threads,
+                            p99=p99,
+                        ),
+                        gang_subject(
+                            "anyio",
+                            "one anyio portal",
+                            portal_call,
+                            shared=True,
+                            threads=threads,
+                            p99=p99,
+                        ),
+                    ],
+                    rows=[
+                        Row("ab", "shared-loop", AT_MOST_THE_BASELINE),
+                        Row("ab", "anyio", AT_MOST_THE_BASELINE),
+                    ],
+                    ops=threads * 100 if threads < 32 else threads * 25,
+                    quick_ops=threads * 5,
+                    unit=unit,
+                    note="target: the shared loop's throughput and p99 or better",
+                )
+            )
+    groups.append(
+        Group(
+            "5e. the stall warning's cost on run_sync(noop), asyncio (warm portal)",
+            subjects=[
+                stall_subject("on", "stall warning at 60 s", 60.0),
+                stall_subject("off", "stall warning off", float("inf")),
+            ],
+            rows=[Row("on", "off", WITHIN_2_PERCENT)],
+            ops=1000,
+            quick_ops=100,
+            note="the same call; only the wait for its outcome differs (timed or not)",
+        )
+    )
+    return groups

@@ -4,7 +4,8 @@ Usage::
 
     python benchmarks/run.py                  # everything: about 4 minutes on 2 vCPUs
     python benchmarks/run.py --quick          # smoke run: small sizes, few rounds
-    python benchmarks/run.py --only bridge    # or: workflow, imports, loading, runners, cli
+    python benchmarks/run.py --only bridge    # or: workflow, imports, loading, runners,
+                                              # cli, durable
     python benchmarks/run.py --processes 5    # the spread over 5 processes
 
 Every case is measured side by side with its baselines in interleaved rounds on the
@@ -51,6 +52,7 @@ SUITES: dict[str, Callable[[], list[Group]]] = {}
 
 def _load_suites() -> None:
     import bridge
+    import durable
     import imports
     import loading
     import runners
@@ -63,6 +65,7 @@ def _load_suites() -> None:
     SUITES["loading"] = loading.groups
     SUITES["runners"] = runners.groups
     SUITES["cli"] = terminal.groups
+    SUITES["durable"] = durable.groups
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -73,7 +76,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--only",
-        choices=("bridge", "workflow", "imports", "loading", "runners", "cli"),
+        choices=("bridge", "workflow", "imports", "loading", "runners", "cli", "durable"),
         action="append",
         help="run one suite",
     )

@@ -42,6 +42,8 @@ def _fresh_bridge_settings(monkeypatch: pytest.MonkeyPatch) -> Any:
         "AGENTBRIDGE_ON_RUNNING_LOOP",
         "AGENTBRIDGE_SYNC_TIMEOUT",
         "AGENTBRIDGE_CANCEL_GRACE",
+        "AGENTBRIDGE_PORTAL_SCOPE",
+        "AGENTBRIDGE_STALL_WARNING",
     ):
         monkeypatch.delenv(name, raising=False)
     ab.configure(reset=True)

@@ -239,3 +239,22 @@ def test_import_agentbridge_imports_no_engine() -> None:
     )
     env = {**os.environ, "PYTHONPATH": str(PACKAGE_DIR.parent)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
+
+
+def test_loop_affinity_names_are_public() -> None:
+    """Issue 9's names: portal handles, the process scope, loop-local resources, the
+    affinity error and the in-flight report."""
+    for name in (
+        "LoopAffinityError",
+        "LoopLocal",
+        "Portal",
+        "PortalScope",
+        "current_portal",
+        "dump_calls",
+        "loop_local",
+        "open_portal",
+        "run_in_loop",
+    ):
+        assert name in ab.__all__, name
+    assert issubclass(ab.LoopAffinityError, ab.BridgeError)
+    assert issubclass(ab.LoopAffinityError, RuntimeError)

@@ -70,26 +70,40 @@ def syncify(
     """
 
     def decorate(async_fn: Callable[P, Awaitable[T]]) -> Callable[P, T]:
-        if inspect.isasyncgenfunction(async_fn):
-            name = getattr(async_fn, "__qualname__", None) or repr(async_fn)
-            raise NotAwaitableError(
-                f"syncify() got {name}, an async generator function, whose calls are "
-                f"iterated, not awaited; iterate them with agentbridge.iterate_sync({name}(...))"
-            )
-
-        @functools.wraps(async_fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            return run_sync(
-                functools.partial(async_fn, *args, **kwargs),
+        return blocking_wrapper(
+            "syncify",
+            async_fn,
+            lambda bound: run_sync(
+                bound,
                 timeout=timeout,
                 backend=backend,
                 on_running_loop=on_running_loop,
                 manager=manager,
-            )
-
-        return wrapper
+            ),
+        )
 
     return decorate if fn is None else decorate(fn)
+
+
+def blocking_wrapper(
+    where: str, async_fn: Callable[P, Awaitable[T]], run: Callable[[Callable[[], Awaitable[T]]], T]
+) -> Callable[P, T]:
+    """``async_fn`` as a blocking function that hands each bound call to ``run``.
+
+    :raises NotAwaitableError: for an async generator function
+    """
+    if inspect.isasyncgenfunction(async_fn):
+        name = getattr(async_fn, "__qualname__", None) or repr(async_fn)
+        raise NotAwaitableError(
+            f"{where}() got {name}, an async generator function, whose calls are "
+            f"iterated, not awaited; iterate them with agentbridge.iterate_sync({name}(...))"
+        )
+
+    @functools.wraps(async_fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        return run(functools.partial(async_fn, *args, **kwargs))
+
+    return wrapper
 
 
 @overload
@@ -232,14 +246,19 @@ def iterate_sync(
 
     .. versionadded:: 0.1
     """
+    options = CallOptions.of(
+        timeout=timeout, backend=backend, on_running_loop=on_running_loop, manager=manager
+    )
+    return iterate_with(iterable, options)
+
+
+def iterate_with(iterable: AsyncIterable[T], options: CallOptions) -> SyncIterator[T]:
+    """:func:`iterate_sync` with its options checked and frozen."""
     if not isinstance(iterable, AsyncIterable):
         raise NotAwaitableError(
             f"iterate_sync() needs an async iterable (an object with __aiter__), got "
             f"{type(iterable).__name__}; for a regular iterable just use a for loop"
         )
-    options = CallOptions.of(
-        timeout=timeout, backend=backend, on_running_loop=on_running_loop, manager=manager
-    )
     return SyncIterator(iterable, options)
 
 
@@ -372,11 +391,16 @@ def sync_context(
 
     .. versionadded:: 0.1
     """
+    return context_with(
+        cm, CallOptions.of(backend=backend, on_running_loop=on_running_loop, manager=manager)
+    )
+
+
+def context_with(cm: AbstractAsyncContextManager[T], options: CallOptions) -> SyncContextManager[T]:
+    """:func:`sync_context` with its options checked and frozen."""
     if not isinstance(cm, AbstractAsyncContextManager):
         raise NotAwaitableError(
             f"sync_context() needs an async context manager (with __aenter__ and "
             f"__aexit__), got {type(cm).__name__}"
         )
-    return SyncContextManager(
-        cm, CallOptions.of(backend=backend, on_running_loop=on_running_loop, manager=manager)
-    )
+    return SyncContextManager(cm, options)

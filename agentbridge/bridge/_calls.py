@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import inspect
+from _thread import get_ident
 from collections.abc import Awaitable, Callable
+from time import monotonic
 from typing import Any, Generic, Literal, TypeVar
 
 from anyio import current_time
@@ -48,9 +50,12 @@ class Call(Generic[T]):
         "_cancel",
         "_reason",
         "args",
+        "awaiting",
+        "caller",
         "future",
         "on_finish",
         "shut_down",
+        "since",
         "started",
         "target",
         "task",
@@ -74,6 +79,12 @@ class Call(Generic[T]):
         #: The task running the call on an asyncio portal, held while it runs.
         self.task: Any = None
         self.future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        # For the stall warning and dump_calls(): who waits, since when, on what. (C
+        # calls with no Python frame: a few tens of ns on every call.)
+        self.caller = get_ident()
+        self.since = monotonic()
+        #: What the call is awaiting, once started: the root of its await stack.
+        self.awaiting: object = None
 
     async def execute(self) -> T:
         """Await the call on the current loop, enforcing its timeout; raise its outcome."""
@@ -90,7 +101,9 @@ class Call(Generic[T]):
             if self.timeout is not None:
                 scope.deadline = current_time() + self.timeout
             try:
-                result: T = await (target if self.args is None else target(*self.args))
+                awaitable = target if self.args is None else target(*self.args)
+                self.awaiting = awaitable
+                result: T = await awaitable
                 return result
             finally:
                 self._cancel = None

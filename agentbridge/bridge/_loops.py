@@ -19,7 +19,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from contextvars import copy_context
+from contextvars import Context, copy_context
 from functools import partial
 from types import FrameType, ModuleType
 from typing import Any, Literal, cast
@@ -32,16 +32,21 @@ from .._exceptions import ConfigurationError
 
 __all__ = (
     "Library",
+    "call_context",
     "call_tasks",
     "check_trio_installed",
     "decoded",
     "environment_reader",
     "is_cancellation",
+    "loop_key",
     "native_cancel_scope",
+    "on_loop_exit",
     "running_library",
     "stacklevel_outside",
     "start_detached",
+    "task_starter",
     "thread_safe_scheduler",
+    "worker_host_library",
     "worker_thread_portal",
 )
 
@@ -278,6 +283,25 @@ def thread_safe_scheduler() -> Callable[..., object]:
     return schedule_on_trio
 
 
+def call_context() -> Callable[[], Context]:
+    """How to capture, in any thread, the context a call handed to the loop running in
+    this thread runs in: what :func:`thread_safe_scheduler` gives each callback, for a
+    caller that batches its hand-offs. Call it in the loop thread."""
+    if running_library() == "asyncio":
+        sniffio = _module("sniffio")
+        if sniffio is None:
+            return copy_context
+        name_asyncio = partial(sniffio.current_async_library_cvar.set, "asyncio")
+
+        def asyncio_context() -> Context:
+            context = copy_context()
+            context.run(name_asyncio)  # see schedule_on_asyncio
+            return context
+
+        return asyncio_context
+    return copy_context
+
+
 @asynccontextmanager
 async def call_tasks() -> AsyncIterator[tuple[Callable[..., object], Callable[[], object]]]:
     """How to start a call's task on the running loop as cheaply as the loop allows, and
@@ -327,5 +351,103 @@ def start_detached(async_fn: Callable[[], Any]) -> None:
     asyncio = _module("asyncio")
     assert asyncio is not None, "a loop of asyncio or trio is running here"
     task = asyncio.get_running_loop().create_task(async_fn())
+    _detached.add(task)
+    task.add_done_callback(_detached.discard)
+
+
+def worker_host_library(portal: ModuleType) -> Library:
+    """The library of the loop whose worker thread this is, ``portal`` being what
+    :func:`worker_thread_portal` returned here.
+
+    Private hook: ``anyio._core._eventloop.threadlocals.current_token`` (anyio 4.11+),
+    the token anyio's own ``from_thread`` functions read in a worker thread; its
+    ``backend_class`` is the backend that started the thread. The public way,
+    ``from_thread.run_sync(sniffio.current_async_library)``, is a round trip to the
+    loop. Asked only when a worker's call names a ``backend=``.
+    """
+    if portal is not anyio.from_thread:
+        return "trio"
+    from anyio._core._eventloop import threadlocals
+
+    token = getattr(threadlocals, "current_token", None)
+    backend = getattr(token, "backend_class", None)
+    return "trio" if backend is not None and "_trio" in backend.__module__ else "asyncio"
+
+
+def loop_key() -> object:
+    """A hashable object standing for the loop running in this thread, for its whole run:
+    the asyncio loop, or the trio run's token."""
+    if running_library() == "trio":
+        trio = _module("trio")
+        assert trio is not None
+        return trio.lowlevel.current_trio_token()
+    asyncio = _module("asyncio")
+    assert asyncio is not None, "a loop of asyncio or trio is running here"
+    return asyncio.get_running_loop()
+
+
+def task_starter() -> Callable[..., Any]:
+    """How to start ``async_fn(*args)`` as a task of the loop running in this thread, in
+    the context current where it is started, owned by nobody; call the result in the
+    loop thread. It returns the task on asyncio (hold it: the loop keeps only weak
+    references), ``None`` on trio.
+
+    ``async_fn`` must not raise but a cancellation: on trio it runs as a system task
+    (there is no nursery of ours on a loop the bridge did not start), where any other
+    exception crashes the run. System tasks do not inherit their creator's context, so
+    the current one is given explicitly.
+    """
+    if running_library() == "trio":
+        trio = _module("trio")
+        assert trio is not None
+        spawn = trio.lowlevel.spawn_system_task
+
+        def start_on_trio(async_fn: Callable[..., Any], *args: Any) -> None:
+            spawn(async_fn, *args, context=copy_context())
+
+        return start_on_trio
+    asyncio = _module("asyncio")
+    assert asyncio is not None, "a loop of asyncio or trio is running here"
+    loop = asyncio.get_running_loop()
+
+    def start_on_asyncio(async_fn: Callable[..., Any], *args: Any) -> Any:
+        return loop.create_task(async_fn(*args))
+
+    return start_on_asyncio
+
+
+def on_loop_exit(async_fn: Callable[[], Any]) -> None:
+    """Run ``async_fn()`` on the loop running in this thread when that loop shuts down.
+
+    It waits in a task of its own, which the loop cancels as it ends: ``asyncio.run``
+    (and anyio's runner) cancels and awaits every remaining task before closing the
+    loop, trio cancels its system tasks once the main task has returned. The cleanup
+    then runs shielded (trio) or after the one cancellation (asyncio), so it can await.
+    ``async_fn`` must not raise.
+    """
+    if running_library() == "trio":
+        trio = _module("trio")
+        assert trio is not None
+
+        async def wait_on_trio() -> None:
+            try:
+                await trio.sleep_forever()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await async_fn()
+
+        trio.lowlevel.spawn_system_task(wait_on_trio)
+        return
+    asyncio = _module("asyncio")
+    assert asyncio is not None, "a loop of asyncio or trio is running here"
+    loop = asyncio.get_running_loop()
+
+    async def wait_on_asyncio() -> None:
+        try:
+            await loop.create_future()
+        finally:
+            await async_fn()
+
+    task = loop.create_task(wait_on_asyncio())
     _detached.add(task)
     task.add_done_callback(_detached.discard)

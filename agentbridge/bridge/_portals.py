@@ -23,6 +23,7 @@ Lifecycle rules, and the traps each one avoids:
 from __future__ import annotations
 
 import atexit
+import collections
 import concurrent.futures
 import os
 import sys
@@ -38,21 +39,29 @@ from anyio.from_thread import BlockingPortal
 from .._distribution import install_hint
 from .._exceptions import ConfigurationError, PortalClosedError
 from ._calls import Call, CallCancelled, interpreter_exit
-from ._loops import call_tasks, thread_safe_scheduler
+from ._loops import call_context, call_tasks, on_loop_exit, task_starter, thread_safe_scheduler
 from ._settings import BackendSpec, blocking_wait, resolve_backend, resolve_cancel_grace
 
-__all__ = ("PortalManager", "get_portal_manager")
+__all__ = ("BorrowedLoop", "PortalHost", "PortalManager", "get_portal_manager")
 
 
 class PortalHost:
-    """One event loop in its own daemon thread, serving calls for one owner thread."""
+    """One event loop in its own daemon thread, serving calls for one owner thread (or,
+    for a shared portal, for every thread)."""
 
     def __init__(self, spec: BackendSpec, name: str, on_start: Any, on_exit: Any) -> None:
         self.spec = spec
+        #: The loop thread's name, which says what the portal serves.
+        self.name = name
         self.alive = False
         self._stop_requested = False
         self.portal: BlockingPortal
         self._schedule: Callable[..., object]  # the loop's own thread-safe call_soon
+        self._context: Callable[[], Context]  # the context a submitted call runs in
+        #: Calls submitted and not yet taken by the loop, with their contexts: one wake-up
+        #: of the loop takes every call queued by then (see submit).
+        self._queue: collections.deque[tuple[Call[Any], Context]] = collections.deque()
+        self._drain_scheduled = False
         self._stop: anyio.Event
         self._stopping = False
         self._pending: set[Call[Any]] = set()  # submitted, not finished
@@ -66,28 +75,64 @@ class PortalHost:
         #: calls ``threading.current_thread()`` (a phantom ``_DummyThread`` for a caller
         #: started with ``_thread``).
         self.ended = threading.Event()
+        #: The loop thread, made by :meth:`start` (a borrowed loop has none of its own).
+        self.thread: threading.Thread | None = None
+
+    @property
+    def loop_ident(self) -> int | None:
+        """The ident of the thread the loop runs in (``None`` before it starts)."""
+        return None if self.thread is None else self.thread.ident
+
+    def in_flight(self) -> list[Call[Any]]:
+        """The calls submitted here and not finished yet (a snapshot, from any thread)."""
+        return list(self._pending)
+
+    def start(self) -> None:
+        """Start the loop thread and wait until its portal accepts calls."""
         kwargs: dict[str, Any] = {}
         if sys.version_info >= (3, 14):  # pragma: no cover - exercised on 3.14 only
             # Free-threaded builds let a new thread inherit the spawner's context; the
             # loop thread must start clean (anyio #1224).
             kwargs["context"] = Context()
-        self.thread = threading.Thread(target=self._main, name=name, daemon=True, **kwargs)
-
-    def start(self) -> None:
-        """Start the loop thread and wait until its portal accepts calls."""
+        self.thread = threading.Thread(target=self._main, name=self.name, daemon=True, **kwargs)
         self.thread.start()
         self._ready.result()
 
     def submit(self, call: Call[Any]) -> None:
-        """Schedule ``call`` on this loop without waiting for it to start (one hop)."""
+        """Schedule ``call`` on this loop without waiting for it to start (one hop).
+
+        Hand-offs are batched: the call joins a queue, and only a caller that finds no
+        drain of the queue scheduled wakes the loop, whose drain then starts every
+        call queued by then. Many threads calling one shared portal pay one wake-up per
+        batch instead of one per call. The drain clears its flag before it takes the
+        first call, and a caller queues its call before it reads the flag, so no call is
+        left in the queue without a drain to come (both sides under the GIL).
+        """
         self._pending.add(call)
         if not self.alive:
             self._fail_pending()
             return
+        self._queue.append((call, self._context()))
+        if self._drain_scheduled:
+            return
+        self._drain_scheduled = True
         try:
-            self._schedule(self._spawn, call)
+            self._schedule(self._drain)
         except RuntimeError:  # the loop has finished
             self._fail_pending()
+        except BaseException:
+            # A Ctrl-C before the drain was scheduled must not leave the flag saying it
+            # was, or no later call would ever wake the loop. (One landing after it was
+            # scheduled only costs an extra, empty drain later.)
+            self._drain_scheduled = False
+            raise
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        queue = self._queue
+        while queue:
+            call, context = queue.popleft()
+            context.run(self._spawn, call)
 
     def call_soon(self, func: Any, *args: Any) -> bool:
         """Run the plain callable ``func(*args)`` in the loop thread, without waiting.
@@ -133,7 +178,9 @@ class PortalHost:
         self._stop.set()
 
     def _spawn(self, call: Call[Any]) -> None:
-        if self._stopping:
+        if call.future.done():  # cancelled (Ctrl-C) while it waited in the queue
+            self._pending.discard(call)
+        elif self._stopping:
             self._pending.discard(call)
             call.fail(PortalClosedError("the portal was closing when the call arrived"))
         else:
@@ -152,6 +199,7 @@ class PortalHost:
         async with BlockingPortal() as portal, call_tasks() as (start, cancel_calls):
             self.portal = portal
             self._schedule = thread_safe_scheduler()
+            self._context = call_context()
             self._start = start
             self._stop = anyio.Event()
             self._drained = anyio.Event()
@@ -199,6 +247,49 @@ class PortalHost:
         self._pending.clear()
 
 
+class BorrowedLoop(PortalHost):
+    """A loop the bridge did not start, running in its own thread, serving calls made
+    from other threads: what :func:`~agentbridge.current_portal` hands out.
+
+    Calls are handed over and run exactly as on a portal (a :class:`Call` each), as
+    tasks nobody else holds. When the loop shuts down it cancels those tasks itself;
+    their callers are then told :class:`PortalClosedError` (see ``run_with``), and any
+    later call is refused the same way.
+    """
+
+    def __init__(self, spec: BackendSpec) -> None:
+        # Made in the loop's own thread, by a coroutine running on it.
+        super().__init__(spec, _owner_name(), _ignore, _ignore)
+        self._ident = threading.get_ident()
+        self._schedule = thread_safe_scheduler()
+        self._context = call_context()
+        self._start = task_starter()
+        self.alive = True
+        self._ready.set_result(None)
+        on_loop_exit(self._loop_ended)
+        _borrowed.add(self)
+
+    @property
+    def loop_ident(self) -> int | None:
+        """The ident of the thread the loop runs in."""
+        return self._ident
+
+    def start(self) -> None:
+        """Nothing to start: the loop is running."""
+
+    def request_stop(self) -> None:
+        """Stop handing calls to the loop; the loop itself is its owner's to stop."""
+        self.alive = False
+
+    async def _loop_ended(self) -> None:
+        self.alive = False
+        self._fail_pending()
+
+
+def _ignore(host: PortalHost) -> None:
+    """A borrowed loop is nobody's to track: its owner runs and ends it."""
+
+
 class _ThreadHosts:
     """The hosts one thread owns; finalised (and so stopping them) when the thread ends."""
 
@@ -239,6 +330,8 @@ class PortalManager:
         self._lock = threading.Lock()
         self._hosts: set[PortalHost] = set()
         self._local = threading.local()
+        self._shared: dict[BackendSpec, PortalHost] = {}  # the process scope's portals
+        self._shared_lock = threading.Lock()  # not _lock: a starting host takes that one
         _managers.add(self)
 
     def portal(
@@ -277,7 +370,7 @@ class PortalManager:
             host.request_stop()
         wait = blocking_wait(resolve_cancel_grace() if timeout is None else timeout)
         for host in hosts:
-            if host.thread.ident not in (None, threading.get_ident()):
+            if host.loop_ident not in (None, threading.get_ident()):
                 host.ended.wait(wait)
 
     def host(self, spec: BackendSpec) -> PortalHost:
@@ -287,16 +380,43 @@ class PortalManager:
             holder = self._local.holder = _ThreadHosts()
         host = holder.hosts.get(spec)
         if host is None or not host.alive:
-            if interpreter_exit.in_progress:
-                # Starting a thread now would hang (or, since 3.12, raise) the exit.
-                raise PortalClosedError(
-                    "the interpreter is exiting and its portals are closed; no new one "
-                    "can be opened"
-                )
+            self._refuse_at_exit()
             host = holder.hosts[spec] = self._open(spec)
         return host
 
-    def _open(self, spec: BackendSpec) -> PortalHost:
+    def shared_host(self, spec: BackendSpec) -> PortalHost:
+        """The portal every thread shares for ``spec`` (the process scope), started on
+        first use; a stopped one is replaced."""
+        host = self._shared.get(spec)
+        if host is not None and host.alive:
+            return host
+        with self._shared_lock:
+            host = self._shared.get(spec)
+            if host is None or not host.alive:
+                self._refuse_at_exit()
+                host = self._shared[spec] = self._open(spec, f"agentbridge-portal-{spec}-process")
+        return host
+
+    def open_shared(self, spec: BackendSpec, name: str) -> PortalHost:
+        """Start a portal for ``spec`` that belongs to no thread, named ``name``; it is
+        closed with this manager's portals, at exit, and forgotten in a fork child."""
+        self._refuse_at_exit()
+        return self._open(spec, name)
+
+    @staticmethod
+    def _refuse_at_exit() -> None:
+        if interpreter_exit.in_progress:
+            # Starting a thread now would hang (or, since 3.12, raise) the exit.
+            raise PortalClosedError(
+                "the interpreter is exiting and its portals are closed; no new one can be opened"
+            )
+
+    def hosts(self) -> list[PortalHost]:
+        """Every host of this manager that is running (a snapshot)."""
+        with self._lock:
+            return list(self._hosts)
+
+    def _open(self, spec: BackendSpec, name: str | None = None) -> PortalHost:
         if spec.uses_uvloop:
             try:
                 import uvloop  # noqa: F401
@@ -305,7 +425,8 @@ class PortalManager:
                     "the uvloop backend needs the uvloop package; install it with "
                     f"`{install_hint('uvloop')}` or choose backend='asyncio'"
                 ) from None
-        name = f"agentbridge-portal-{spec}-for-{_owner_name()}"
+        if name is None:
+            name = f"agentbridge-portal-{spec}-for-{_owner_name()}"
         host = PortalHost(spec, name, self._track, self._forget)
         try:
             host.start()
@@ -327,6 +448,8 @@ class PortalManager:
         self._lock = threading.Lock()
         self._hosts = set()
         self._local = threading.local()
+        self._shared = {}
+        self._shared_lock = threading.Lock()
 
 
 def _owner_name() -> str:
@@ -350,6 +473,7 @@ class _Process:
 
 _process = _Process()
 _managers: weakref.WeakSet[PortalManager] = weakref.WeakSet()
+_borrowed: weakref.WeakSet[BorrowedLoop] = weakref.WeakSet()
 _default_manager: PortalManager | None = None
 _default_lock = threading.Lock()
 
@@ -367,6 +491,21 @@ def get_portal_manager() -> PortalManager:
                 _default_manager = PortalManager()
             manager = _default_manager
     return manager
+
+
+def all_managers() -> list[PortalManager]:
+    """Every portal manager alive in this process."""
+    return list(_managers)
+
+
+def borrowed_loops() -> list[BorrowedLoop]:
+    """Every borrowed loop whose handle is still referenced."""
+    return list(_borrowed)
+
+
+def current_pid() -> int:
+    """This process's id, as cached (kept up to date across fork)."""
+    return _process.pid
 
 
 def _close_all_at_exit() -> None:

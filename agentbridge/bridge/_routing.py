@@ -18,9 +18,11 @@ from types import CoroutineType, FunctionType, MethodType
 from typing import Any, TypeVar, overload
 
 from .._exceptions import BridgeTimeoutError, BridgeUsageError, NotAwaitableError, PortalClosedError
+from ._affinity import affinity_error
 from ._calls import Call, close_awaitable, interpreter_exit
-from ._loops import running_library
-from ._portals import PortalHost, PortalManager
+from ._inflight import report_stall
+from ._loops import is_cancellation, running_library
+from ._portals import BorrowedLoop, PortalHost, PortalManager
 from ._route import DEFAULT_OPTIONS, CallOptions, route
 from ._settings import (
     Policy,
@@ -185,7 +187,7 @@ def run_with(options: CallOptions, fn: Any, args: tuple[Any, ...]) -> Any:
         call = Call(None, limit)
         _bind(call, fn, args)
         host.submit(call)
-        return _wait_for(host, call, limit)
+        return _wait_for(host, call, limit, defaults.stall_warning)
     except BaseException as exc:
         if call is None or (call.target is None and not call.started):
             # Nothing was handed over: an awaitable passed in is ours to close.
@@ -193,12 +195,26 @@ def run_with(options: CallOptions, fn: Any, args: tuple[Any, ...]) -> Any:
         elif isinstance(exc, KeyboardInterrupt):
             assert host is not None
             _cancel_and_wait(host, call)
+        if host is not None and call is not None:
+            _raise_named(exc, host)
         if isinstance(exc, PortalClosedError) and _exiting_off_the_main_thread():
             # A daemon thread at interpreter exit, whether its call was waiting or
             # new: raising would only print a traceback from a thread the interpreter
             # is about to freeze. Stay parked, quietly.
             threading.Event().wait()
         raise
+
+
+def _raise_named(exc: BaseException, host: PortalHost) -> None:
+    """Raise what ``exc``, the outcome of a call on ``host``, means, if it means more."""
+    if isinstance(host, BorrowedLoop) and is_cancellation(exc):
+        # Nobody else holds the call's task: the loop cancelled it as it shut down.
+        raise PortalClosedError(
+            f"the event loop of {host.name!r} cancelled the call: it is shutting down"
+        ) from exc
+    named = affinity_error(exc, host.name)
+    if named is not None:
+        raise named
 
 
 def _exiting_off_the_main_thread() -> bool:
@@ -332,16 +348,27 @@ def _close_unstarted(awaitable: Awaitable[Any]) -> None:
         close_awaitable(awaitable)
 
 
-def _wait_for(host: PortalHost, call: Call[T], limit: float | None) -> T:
-    """The outcome of a submitted ``call``, waiting at most its timeout plus the grace."""
+def _wait_for(host: PortalHost, call: Call[T], limit: float | None, stall: float | None) -> T:
+    """The outcome of a submitted ``call``, waiting at most its timeout plus the grace,
+    and logging a stall warning once if it waits longer than ``stall`` seconds."""
     future = call.future
-    if limit is None:
+    wait = None if limit is None else limit + resolve_cancel_grace()
+    if stall is not None and (wait is None or stall < wait):
+        try:
+            return future.result(stall)
+        except concurrent.futures.TimeoutError:  # not the built-in one before 3.11
+            if future.done():
+                raise
+        report_stall(host, call)
+        wait = None if wait is None else wait - stall
+    if wait is None:
         return future.result()
     try:
-        return future.result(blocking_wait(limit + resolve_cancel_grace()))
-    except concurrent.futures.TimeoutError:  # not the built-in one before 3.11
+        return future.result(blocking_wait(wait))
+    except concurrent.futures.TimeoutError:
         if future.done():
             raise
+    assert limit is not None, "only a call with a deadline stops waiting"
     host.call_soon(call.cancel_in_loop)
     raise BridgeTimeoutError(
         f"the call did not finish within its timeout of {limit:g} s, and it ignored "

@@ -36,22 +36,35 @@ from ._loops import (
     environment_reader,
 )
 
-__all__ = ("BackendSpec", "Policy", "configure")
+__all__ = ("BackendSpec", "Policy", "PortalScope", "configure")
 
 #: What a blocking call does in a thread whose event loop is running: run on the thread's
 #: portal (``"thread"``), the same with a :class:`~agentbridge.BlockingCallWarning`
 #: (``"warn"``), or raise :class:`~agentbridge.BlockingCallError` (``"raise"``).
 Policy = Literal["thread", "warn", "raise"]
 
+#: Which portal serves a plain thread's calls: its own (``"thread"``, the default), or
+#: one portal per backend shared by every thread of the process (``"process"``).
+PortalScope = Literal["thread", "process"]
+
 #: The backend names accepted by ``backend=`` and ``AGENTBRIDGE_BACKEND``.
 BACKEND_NAMES: Final = ("asyncio", "trio", "uvloop")
 POLICIES: Final[tuple[Policy, ...]] = ("thread", "warn", "raise")
+SCOPES: Final[tuple[PortalScope, ...]] = ("thread", "process")
 DEFAULT_CANCEL_GRACE: Final = 5.0
+#: Seconds a portal call may wait before it is logged as stalled. Generous: far above
+#: interactive latency and the default timeouts of HTTP clients (httpx: 5 s), so on a
+#: healthy network a call still waiting then is almost always a loop-affinity mistake
+#: or a deadlock, yet below the minutes a legitimate long model call can take, which
+#: costs one log line, never an error.
+DEFAULT_STALL_WARNING: Final = 60.0
 
 ENV_BACKEND: Final = "AGENTBRIDGE_BACKEND"
 ENV_ON_RUNNING_LOOP: Final = "AGENTBRIDGE_ON_RUNNING_LOOP"
 ENV_SYNC_TIMEOUT: Final = "AGENTBRIDGE_SYNC_TIMEOUT"
 ENV_CANCEL_GRACE: Final = "AGENTBRIDGE_CANCEL_GRACE"
+ENV_PORTAL_SCOPE: Final = "AGENTBRIDGE_PORTAL_SCOPE"
+ENV_STALL_WARNING: Final = "AGENTBRIDGE_STALL_WARNING"
 
 #: A timeout meaning "no deadline": what an entry point that enforces its own deadline
 #: passes to the bridge, so the bridge's default timeout does not apply to it.
@@ -111,6 +124,8 @@ class _Configured:
     on_running_loop: Policy | None = None
     timeout: float | None = None
     cancel_grace: float | None = None
+    portal_scope: PortalScope | None = None
+    stall_warning: float | None = None
 
 
 _configured = _Configured()
@@ -123,6 +138,8 @@ def configure(
     on_running_loop: Policy | _Unset | None = UNSET,
     timeout: float | _Unset | None = UNSET,
     cancel_grace: float | _Unset | None = UNSET,
+    portal_scope: PortalScope | _Unset | None = UNSET,
+    stall_warning: float | _Unset | None = UNSET,
     reset: bool = False,
 ) -> None:
     """Set process-wide defaults for the bridge.
@@ -142,6 +159,13 @@ def configure(
     :param cancel_grace: seconds a cancelled coroutine may take to clean up before
         the caller stops waiting (overrides ``AGENTBRIDGE_CANCEL_GRACE``; default 5);
         ``math.inf`` to wait as long as it takes
+    :param portal_scope: ``"thread"`` (each plain thread has its own portal, the
+        default) or ``"process"`` (every plain thread shares one portal per backend);
+        overrides ``AGENTBRIDGE_PORTAL_SCOPE``. See :doc:`/guides/sharing-clients`
+    :param stall_warning: seconds a portal call may wait before a warning naming it,
+        its portal thread and its await stack is logged (``agentbridge`` logger;
+        default 60); ``math.inf`` turns the warning off (overrides
+        ``AGENTBRIDGE_STALL_WARNING``)
     :param reset: forget every earlier :func:`configure` call first
     :raises ConfigurationError: if a value is invalid; nothing is changed then
 
@@ -157,6 +181,8 @@ def configure(
             cancel_grace,
             lambda value: check_seconds(value, "cancel_grace", zero=True),
         ),
+        "portal_scope": (portal_scope, lambda value: check_scope(value, "portal_scope")),
+        "stall_warning": (stall_warning, lambda value: check_seconds(value, "stall_warning")),
     }
     changes: dict[str, Any] = {}
     problems: list[str] = []
@@ -191,6 +217,14 @@ def _parse_grace(raw: str) -> float:
     return _parse_seconds(raw, ENV_CANCEL_GRACE, zero=True)
 
 
+def _parse_scope(raw: str) -> PortalScope:
+    return check_scope(raw.strip().lower(), ENV_PORTAL_SCOPE)
+
+
+def _parse_stall(raw: str) -> float:
+    return _parse_seconds(raw, ENV_STALL_WARNING, zero=False)
+
+
 def _parse_seconds(raw: str, variable: str, *, zero: bool) -> float:
     try:
         value = float(raw)
@@ -206,11 +240,20 @@ _VARIABLES: Final[tuple[tuple[str, Callable[[str], Any], str], ...]] = (
     (ENV_ON_RUNNING_LOOP, _parse_policy, "one of thread, warn, raise"),
     (ENV_SYNC_TIMEOUT, _parse_timeout, "seconds greater than 0, or inf for no deadline"),
     (ENV_CANCEL_GRACE, _parse_grace, "seconds, 0 or more, or inf to wait for the cleanup"),
+    (ENV_PORTAL_SCOPE, _parse_scope, "one of thread, process"),
+    (ENV_STALL_WARNING, _parse_stall, "seconds greater than 0, or inf for no warning"),
 )
 
 #: Reads the raw values of the variables, in the order of :data:`_VARIABLES`.
 _raw_environment: Final = environment_reader(
-    (ENV_BACKEND, ENV_ON_RUNNING_LOOP, ENV_SYNC_TIMEOUT, ENV_CANCEL_GRACE)
+    (
+        ENV_BACKEND,
+        ENV_ON_RUNNING_LOOP,
+        ENV_SYNC_TIMEOUT,
+        ENV_CANCEL_GRACE,
+        ENV_PORTAL_SCOPE,
+        ENV_STALL_WARNING,
+    )
 )
 
 
@@ -259,6 +302,9 @@ class Defaults:
     #: Seconds, or ``None`` for no deadline.
     timeout: float | None
     cancel_grace: float
+    portal_scope: PortalScope
+    #: Seconds before a waiting portal call is logged as stalled, or ``None`` for never.
+    stall_warning: float | None
 
 
 # The defaults, with the configuration and the raw variables they were made from.
@@ -280,13 +326,17 @@ def current_defaults() -> Defaults:
 
 def _make_defaults(configured: _Configured, raw: RawValues) -> Defaults:
     global _current
-    backend, policy, timeout, grace = _parse_environment(raw)
+    backend, policy, timeout, grace, scope, stall = _parse_environment(raw)
     backend = configured.backend or backend or "asyncio"
     options = configured.backend_options or ()
     if configured.timeout is not None:
         timeout = configured.timeout
     if configured.cancel_grace is not None:
         grace = configured.cancel_grace
+    if configured.stall_warning is not None:
+        stall = configured.stall_warning
+    elif stall is None:
+        stall = DEFAULT_STALL_WARNING
     defaults = Defaults(
         backend=backend,
         backend_options=options,
@@ -294,6 +344,8 @@ def _make_defaults(configured: _Configured, raw: RawValues) -> Defaults:
         on_running_loop=configured.on_running_loop or policy or "thread",
         timeout=None if timeout == NO_DEADLINE else timeout,
         cancel_grace=DEFAULT_CANCEL_GRACE if grace is None else grace,
+        portal_scope=configured.portal_scope or scope or "thread",
+        stall_warning=None if stall == math.inf else stall,
     )
     _current = (configured, raw, defaults)
     return defaults
@@ -420,6 +472,15 @@ def check_policy(value: object, source: str) -> Policy:
     raise ConfigurationError(
         f"{source} must be one of {', '.join(map(repr, POLICIES))}, got {value!r}"
     )
+
+
+def check_scope(value: object, source: str) -> PortalScope:
+    """``value`` as a ``portal_scope``."""
+    for scope in SCOPES:
+        if value == scope:
+            return scope
+    accepted = ", ".join(map(repr, SCOPES))
+    raise ConfigurationError(f"{source} must be one of {accepted}, got {value!r}")
 
 
 def options_tuple(options: object) -> tuple[tuple[str, Any], ...]:

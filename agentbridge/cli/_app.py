@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -14,12 +11,12 @@ from rich.console import Console
 import agentbridge as ab
 
 from ..workflow import read_inputs_file
-from ._errors import EXIT_FAILED, print_traceback, reporting
-from ._format import status_name
+from ._durable import open_store, resume, run_id_option, runs, say_where_stored, store_option
+from ._errors import reporting
 from ._graph import FORMATS
 from ._loading import import_modules, merge_inputs, parse_inputs
-from ._progress import follow, follow_quietly
-from ._summary import failure_lines, print_result, print_workflow
+from ._running import report_run, show_events
+from ._summary import print_workflow
 
 __all__ = ("BACKENDS", "cli")
 
@@ -107,6 +104,8 @@ def cli() -> None:
     is_flag=True,
     help="End with a row for every step, however many (default: large runs are condensed).",
 )
+@store_option(required=False)
+@run_id_option
 @_debug
 def run(
     file: Path,
@@ -118,6 +117,8 @@ def run(
     timeout: float | None,
     as_json: bool,
     full: bool,
+    store: Path | None,
+    run_id: str | None,
     debug: bool,
 ) -> None:
     """Run the workflow in FILE, with live progress per step, then a summary.
@@ -125,36 +126,20 @@ def run(
     With --json, stdout gets only the result as JSON (what the steps print goes to
     stderr). Exit code 0 if the run succeeded, 1 if a step failed or the run timed
     out, 2 if the workflow or the command line is invalid (then nothing runs).
+    With --store, the run is recorded in that SQLite file as it goes; a --run-id
+    already there resumes that run (see `agentbridge resume`).
     """
     with reporting(debug=debug):
         from_file = read_inputs_file(inputs_file) if inputs_file is not None else {}
         inputs = merge_inputs(from_file, inputs, json_inputs)
         import_modules(modules)
         workflow = ab.Workflow.from_yaml(file)
-        events = ab.Runtime(backend=backend).stream_sync(workflow, inputs, timeout=timeout)
-        if as_json:
-            # Whatever the steps print must not corrupt the JSON on stdout.
-            with contextlib.redirect_stdout(sys.stderr):
-                result = follow_quietly(events)
-            click.echo(json.dumps(result.to_dict()))
-        else:
-            console = Console(highlight=False)
-            result = follow(console, workflow, events)
-            print_result(console, result, full=full)
-    if status_name(result.status) != "succeeded":
-        if debug:
-            for error in _errors_of(result):
-                print_traceback(error)
-        for line in failure_lines(result):
-            click.echo(f"Error: {line}", err=True)
-        raise click.exceptions.Exit(EXIT_FAILED)
-
-
-def _errors_of(result: ab.WorkflowResult) -> list[BaseException]:
-    errors = [step.error for step in result.steps.values() if step.error is not None]
-    if not errors and result.error is not None:
-        errors.append(result.error)
-    return errors
+        runtime = ab.Runtime(backend=backend, store=open_store(store))
+        events = runtime.stream_sync(workflow, inputs, timeout=timeout, run_id=run_id)
+        result = show_events(workflow, events, as_json=as_json, full=full)
+    if store is not None:
+        say_where_stored(result, store)
+    report_run(result, debug=debug)
 
 
 @cli.command(short_help="Check a workflow file without running it.")
@@ -194,3 +179,7 @@ def graph(file: Path, form: str, debug: bool) -> None:
     with reporting(debug=debug):
         workflow = ab.Workflow.from_yaml(file)
     click.echo(FORMATS[form](workflow), nl=False)
+
+
+cli.add_command(resume)
+cli.add_command(runs)

@@ -105,7 +105,7 @@ def _as_cli_error(exc: BaseException, *, debug: bool) -> CliError | None:
     exc = _alone(exc)
     if isinstance(exc, KeyboardInterrupt):
         return _Interrupted("interrupted: the running steps were cancelled")
-    if isinstance(exc, (UserError, ab.ConfigurationError)):
+    if isinstance(exc, (UserError, ab.ConfigurationError, ab.StoreError)):
         return CliError(str(exc))
     if isinstance(exc, ab.WorkflowValidationError):
         return CliError(f"invalid workflow: {exc}")

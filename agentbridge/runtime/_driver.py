@@ -24,7 +24,10 @@ import anyio.lowlevel
 from anyio import CapacityLimiter, get_cancelled_exc_class
 
 from .._exceptions import ExpressionError, StepTimeoutError
+from ..workflow import Step
+from ._context import StepContext, step_context
 from ._events import Event, RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
+from ._journal import Journal
 from ._options import RunOptions
 from ._plan import Plan, StepCall
 from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
@@ -49,6 +52,7 @@ async def execute(
     runner: StepRunner | None = None,
     seed: Mapping[str, StepResult] | None = None,
     run_id: str | None = None,
+    journal: Journal | None = None,
 ) -> WorkflowResult:
     """Run ``plan`` on the current loop and return its result; never raises for a step.
 
@@ -57,7 +61,9 @@ async def execute(
     :param seed: results recorded elsewhere, taken as this run's (see
         :class:`RunState`)
     :param run_id: the run's id, on its result and events (default: a new ``uuid4``
-        hex string)
+        hex string, or the journal's)
+    :param journal: records the run in a store as it goes, and supplies the stored
+        results of steps that need not run again
 
     Cancellation of the caller propagates (after every running step is recorded as
     cancelled and, with ``emit``, :class:`RunFinished` is reported).
@@ -65,7 +71,12 @@ async def execute(
     state = RunState(plan, inputs, fail_fast=options.fail_fast, seed=seed)
     if runner is None:
         runner = LocalRunner(options.max_threads)
-    return await _Run(state, runner, options, emit, run_id or uuid.uuid4().hex).execute()
+    if journal is not None:
+        run_id = journal.run_id
+    run = _Run(state, runner, options, emit, run_id or uuid.uuid4().hex, journal)
+    if journal is None:
+        return await run.execute()
+    return await journal.recording(run.execute)
 
 
 class _Run:
@@ -76,6 +87,7 @@ class _Run:
         options: RunOptions,
         emit: Emit | None,
         run_id: str,
+        journal: Journal | None = None,
     ) -> None:
         self.state = state
         self.calls = state.plan.calls
@@ -84,6 +96,7 @@ class _Run:
         self.runner = runner
         self.options = options
         self.emit = emit
+        self.journal = journal
         self.slots = CapacityLimiter(options.max_concurrency) if options.max_concurrency else None
         self.task_group: anyio.abc.TaskGroup | None = None
         self.queue: deque[str] = deque()
@@ -116,6 +129,8 @@ class _Run:
             duration=perf_counter() - start,
             timeout=self.options.timeout,
         )
+        if self.journal is not None:
+            self.journal.run_ended(result)
         if self.emit is not None:
             self.emit(RunFinished(self.name, run_id=self.run_id, result=result))
         return result
@@ -169,6 +184,8 @@ class _Run:
             self.queue_tasks -= 1
 
     def _record(self, result: StepResult) -> list[str] | None:
+        if self.journal is not None:
+            result = self.journal.ended(result, self.calls[result.step_id].step.persist)
         ready = self.state.record(result)
         if self.emit is not None:
             self.emit(
@@ -197,9 +214,16 @@ class _Run:
                     if step.for_each is None
                     else step.evaluate_items(state.inputs, state.outputs)
                 )
+                if self.journal is not None:
+                    stored = self._stored(step, items)
+                    if stored is not None:
+                        return stored
             except ExpressionError as exc:
                 return attempts.ended(StepStatus.FAILED, exc)
             if items is not None:
+                if self.journal is not None:  # a fan-out is recorded as one attempt
+                    await self.journal.check_lease()
+                    self.journal.started(step, 1)
                 return await self._fan_out(call, attempts, items)
             return await self._attempts(call, attempts)
         except get_cancelled_exc_class():
@@ -213,6 +237,24 @@ class _Run:
         if result.status is StepStatus.TIMED_OUT:
             return dataclasses.replace(result, cancelled_how=self.runner.cancelled_how(call))
         return result
+
+    def _stored(self, step: Step, items: list[Any] | None) -> StepResult | None:
+        """The stored result that stands for running ``step`` now, if there is one: its
+        input key covers every item's inputs for a ``for_each`` step. Inputs that cannot
+        be evaluated reuse nothing: the attempts then fail as in any run."""
+        assert self.journal is not None
+        state = self.state
+        try:
+            if items is None:
+                inputs: Any = step.evaluate_inputs(state.inputs, state.outputs)
+            else:
+                inputs = [
+                    step.evaluate_inputs(state.inputs, state.outputs, (item, index))
+                    for index, item in enumerate(items)
+                ]
+        except ExpressionError:
+            return None
+        return self.journal.reuse(step, step.target_name, inputs)
 
     async def _attempts(
         self, call: StepCall, attempts: StepAttempts, each: tuple[Any, int] | None = None
@@ -228,6 +270,10 @@ class _Run:
                 kwargs = step.evaluate_inputs(self.state.inputs, self.state.outputs, each)
             except ExpressionError as exc:
                 return attempts.ended(StepStatus.FAILED, exc)
+            journal = self.journal if each is None else None  # items: recorded as one
+            if journal is not None:
+                await journal.check_lease()
+                journal.started(step, attempts.attempts + 1)
             attempt = attempts.begin()
             if self.emit is not None:
                 self.emit(
@@ -240,6 +286,7 @@ class _Run:
                         item=item,
                     )
                 )
+            token = step_context.set(StepContext(self.run_id, step.id, attempt))
             try:
                 if bare:
                     output = await self.runner.run(call, kwargs)
@@ -253,6 +300,8 @@ class _Run:
                 delay = attempts.retry_delay(exc)
                 if delay is None:
                     return self._how(call, attempts.failed(exc))
+                if journal is not None:
+                    journal.retrying(step, exc)
                 if self.emit is not None:
                     self.emit(
                         StepRetrying(
@@ -268,6 +317,8 @@ class _Run:
                     )
                 await anyio.sleep(delay)
                 continue
+            finally:
+                step_context.reset(token)
             return attempts.ended(StepStatus.SUCCEEDED, None, output)
 
     async def _fan_out(

@@ -87,6 +87,16 @@ class StepResult:
     #:
     #: .. versionadded:: 0.2
     cancelled_how: str | None = field(default=None, kw_only=True)
+    #: Whether the output was taken from the run's store instead of running the step
+    #: (a resumed durable run); its attempts and times are those recorded then.
+    #:
+    #: .. versionadded:: 0.3
+    reused: bool = field(default=False, kw_only=True)
+    #: Why a succeeded step's output was not stored by a durable run (``persist:
+    #: false``, not JSON, too large), so a resume runs it again; ``None`` otherwise.
+    #:
+    #: .. versionadded:: 0.3
+    not_stored: str | None = field(default=None, kw_only=True)
     #: What the step reported using, such as an agent framework's token counts (its own
     #: usage object: pydantic-ai's ``RunUsage``, the OpenAI Agents SDK's ``Usage``,
     #: LangChain's usage metadata by model name), or ``None``. See
@@ -116,6 +126,8 @@ class StepResult:
             "duration": self.duration,
             "error": _error_dict(self.error),
             "cancelled_how": self.cancelled_how,
+            "reused": self.reused,
+            "not_stored": self.not_stored,
             "usage": jsonable(self.usage),
             "item": self.item,
         }
@@ -144,7 +156,8 @@ class WorkflowResult:
     #: What ended a run that did not succeed: the first failing step's exception, or
     #: the timeout or cancellation.
     error: BaseException | None = None
-    #: The run's id: a new ``uuid4`` hex string for every run, also on its events.
+    #: The run's id, also on its events: the one given to a durable run, else a new
+    #: ``uuid4`` hex string for every run.
     run_id: str = field(kw_only=True)
 
     def __post_init__(self) -> None:

@@ -16,16 +16,21 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
+from types import MappingProxyType
 from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._exceptions import (
+    ConfigurationError,
     Problem,
+    ResumeError,
     StepFailedError,
+    StoreError,
     WorkflowValidationError,
 )
 from ..bridge import BackendSpec, iterate_sync, run_sync, sync_context
@@ -38,13 +43,16 @@ from ..workflow import (
     resolve_retry_on,
     resolve_targets,
 )
+from . import _json
 from ._driver import execute
-from ._events import Event
+from ._events import Event, RunFinished, RunStarted, StepFinished
+from ._journal import Journal, check_run_id
 from ._options import RunOptions
 from ._plan import Plan
 from ._results import RunStatus, WorkflowResult
 from ._routes import RoutedRunner, check_runners, route_steps
 from ._runner import LocalRunner, StepRunner
+from ._store import RunStore
 
 __all__ = ("Executor", "Runtime", "WorkflowLike", "run_workflow", "run_workflow_async")
 
@@ -104,6 +112,9 @@ class Executor:
         ``{"cpu": ab.ProcessRunner(max_workers=4)}``; ``thread`` and ``process`` are
         built in (see :class:`~agentbridge.ProcessRunner`). The caller owns them:
         closing them is the caller's job.
+    :param store: where runs are recorded as they go, such as
+        ``ab.SqliteRunStore("runs.db")``, so a run given an existing ``run_id``
+        resumes (see :doc:`/durable-runs`); the caller owns it
     :raises WorkflowValidationError: if the workflow is invalid, a name does not
         resolve, a step names an unknown runner or one that cannot run it
     :raises ConfigurationError: for an invalid option
@@ -123,8 +134,10 @@ class Executor:
         fail_fast: bool = True,
         limits: LoadLimits | None = None,
         runners: Mapping[str, StepRunner] | None = None,
+        store: RunStore | None = None,
     ) -> None:
         self._backend = _check_backend(backend)
+        self._store = check_store(store)
         checked = check_runners(runners)
         self._options = RunOptions(
             max_threads=max_threads, max_concurrency=max_concurrency, fail_fast=fail_fast
@@ -141,7 +154,11 @@ class Executor:
         return self._workflow
 
     def run(
-        self, inputs: Mapping[str, Any] | None = None, *, timeout: float | None = None
+        self,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        run_id: str | None = None,
     ) -> WorkflowResult:
         """Run the workflow from synchronous code, in any host, and return its result.
 
@@ -149,19 +166,29 @@ class Executor:
         :param timeout: seconds before the whole run is cancelled; without it, the
             bridge's default timeout (:func:`agentbridge.configure`,
             ``AGENTBRIDGE_SYNC_TIMEOUT``) bounds the call, if one is set
+        :param run_id: the run's id (default: a new ``uuid4`` hex string). With a
+            store, an id already stored resumes that run: only the steps that need it
+            run again (see :doc:`/durable-runs`)
         :raises StepFailedError: if a step failed (the step's exception is the cause)
         :raises WorkflowTimeoutError: if ``timeout`` expired
         :raises BridgeTimeoutError: if ``timeout`` was not given and the bridge's default
             timeout expired
         :raises WorkflowValidationError: for missing or unknown inputs; nothing ran
+        :raises StoreError: if the store failed; :class:`~agentbridge.ResumeError` if
+            the stored run has another workflow or inputs,
+            :class:`~agentbridge.RunOwnershipError` if another process runs it
         :raises KeyboardInterrupt: on Ctrl-C, after the running steps were cancelled
         """
         options = self._options.with_timeout(timeout)
-        run = functools.partial(self._run_bound, self._plan.bind_inputs(inputs), options)
+        run = functools.partial(self._run_bound, self._plan.bind_inputs(inputs), options, run_id)
         return run_sync(run, backend=self._backend, timeout=_bridge_timeout(options.timeout))
 
     async def run_async(
-        self, inputs: Mapping[str, Any] | None = None, *, timeout: float | None = None
+        self,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        run_id: str | None = None,
     ) -> WorkflowResult:
         """Run the workflow on the calling task's loop (asyncio or trio).
 
@@ -169,11 +196,15 @@ class Executor:
         caller cancels every running step.
         """
         return await self._run_bound(
-            self._plan.bind_inputs(inputs), self._options.with_timeout(timeout)
+            self._plan.bind_inputs(inputs), self._options.with_timeout(timeout), run_id
         )
 
     def stream(
-        self, inputs: Mapping[str, Any] | None = None, *, timeout: float | None = None
+        self,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        run_id: str | None = None,
     ) -> AsyncIterator[Event]:
         """Run the workflow on the calling task's loop, yielding its events as they happen.
 
@@ -183,10 +214,16 @@ class Executor:
 
         :raises WorkflowValidationError: for missing or unknown inputs, before any event
         """
-        return self._stream(self._plan.bind_inputs(inputs), self._options.with_timeout(timeout))
+        return self._stream(
+            self._plan.bind_inputs(inputs), self._options.with_timeout(timeout), run_id
+        )
 
     def stream_sync(
-        self, inputs: Mapping[str, Any] | None = None, *, timeout: float | None = None
+        self,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        run_id: str | None = None,
     ) -> Iterator[Event]:
         """The events of a run, from synchronous code, through the bridge.
 
@@ -197,11 +234,53 @@ class Executor:
         :raises WorkflowValidationError: for missing or unknown inputs, before any event
         """
         return self._stream_sync(
-            self._plan.bind_inputs(inputs), self._options.with_timeout(timeout)
+            self._plan.bind_inputs(inputs), self._options.with_timeout(timeout), run_id
         )
 
-    async def _run_bound(self, values: dict[str, Any], options: RunOptions) -> WorkflowResult:
-        result = await execute(self._plan, values, options, runner=self._runner(options))
+    async def _open(self, values: dict[str, Any], run_id: str | None) -> Journal | None:
+        """The run's journal if this executor has a store (the run claimed in it)."""
+        if run_id is not None:
+            check_run_id(run_id)
+        if self._store is None:
+            return None
+        workflow = self._workflow
+        source = workflow.source
+        if source is not None and not source.startswith("<"):
+            source = os.path.abspath(source)  # a resume may start in another directory
+        return await Journal.open(
+            self._store, run_id or uuid.uuid4().hex, workflow.name, source, values
+        )
+
+    async def _execute(
+        self,
+        values: dict[str, Any],
+        options: RunOptions,
+        run_id: str | None,
+        journal: Journal | None,
+        emit: Callable[[Event], None] | None = None,
+    ) -> WorkflowResult:
+        finished = None if journal is None else journal.finished(self._workflow)
+        if finished is None:
+            return await execute(
+                self._plan,
+                values,
+                options,
+                emit=emit,
+                runner=self._runner(options),
+                run_id=run_id,
+                journal=journal,
+            )
+        assert journal is not None
+        await journal.store.release(journal.run_id, journal.owner)
+        if emit is not None:
+            _replay(finished, values, emit)
+        return finished
+
+    async def _run_bound(
+        self, values: dict[str, Any], options: RunOptions, run_id: str | None
+    ) -> WorkflowResult:
+        journal = await self._open(values, run_id)
+        result = await self._execute(values, options, run_id, journal)
         if result.status is RunStatus.SUCCEEDED:
             return result
         error = result.error
@@ -227,17 +306,21 @@ class Executor:
     # letting an exception into the channel's task group would wrap it in a group, so
     # the sync stream also carries errors of the bridge out of the channel first.
 
-    async def _stream(self, values: dict[str, Any], options: RunOptions) -> AsyncIterator[Event]:
-        async with self._events(values, options) as events:
+    async def _stream(
+        self, values: dict[str, Any], options: RunOptions, run_id: str | None
+    ) -> AsyncIterator[Event]:
+        async with self._events(values, options, run_id) as events:
             async for event in events:
                 try:
                     yield event
                 except GeneratorExit:
                     return
 
-    def _stream_sync(self, values: dict[str, Any], options: RunOptions) -> Iterator[Event]:
+    def _stream_sync(
+        self, values: dict[str, Any], options: RunOptions, run_id: str | None
+    ) -> Iterator[Event]:
         with (
-            sync_context(self._events(values, options), backend=self._backend) as events,
+            sync_context(self._events(values, options, run_id), backend=self._backend) as events,
             iterate_sync(
                 events, backend=self._backend, timeout=_bridge_timeout(options.timeout)
             ) as items,
@@ -258,19 +341,29 @@ class Executor:
 
     @asynccontextmanager
     async def _events(
-        self, values: dict[str, Any], options: RunOptions
+        self, values: dict[str, Any], options: RunOptions, run_id: str | None
     ) -> AsyncIterator[MemoryObjectReceiveStream[Event]]:
+        journal = await self._open(values, run_id)
         send, receive = anyio.create_memory_object_stream[Event](math.inf)
+        failures: list[StoreError] = []
         async with anyio.create_task_group() as task_group:
-            task_group.start_soon(self._feed, send, values, options)
+            task_group.start_soon(self._feed, send, values, options, run_id, journal, failures)
             try:
                 with receive:
                     yield receive
             finally:
                 task_group.cancel_scope.cancel()
+        if failures:  # raised here, not in the task group, which would wrap it in a group
+            raise failures[0]
 
     async def _feed(
-        self, send: MemoryObjectSendStream[Event], values: dict[str, Any], options: RunOptions
+        self,
+        send: MemoryObjectSendStream[Event],
+        values: dict[str, Any],
+        options: RunOptions,
+        run_id: str | None,
+        journal: Journal | None,
+        failures: list[StoreError],
     ) -> None:
         def emit(event: Event) -> None:
             try:
@@ -279,7 +372,10 @@ class Executor:
                 pass  # the consumer stopped listening; the run is being cancelled
 
         with send:
-            await execute(self._plan, values, options, emit=emit, runner=self._runner(options))
+            try:
+                await self._execute(values, options, run_id, journal, emit)
+            except StoreError as exc:  # the lease was lost, or the store failed
+                failures.append(exc)
 
     def _runner(self, options: RunOptions) -> StepRunner | None:
         """The run's runner, made on its loop: ``None`` (the driver's default) unless
@@ -309,6 +405,7 @@ class Runtime:
         fail_fast: bool = True,
         limits: LoadLimits | None = None,
         runners: Mapping[str, StepRunner] | None = None,
+        store: RunStore | None = None,
     ) -> None:
         self._registry = check_registry(registry)
         self._allow_imports = check_allow_imports(allow_imports)
@@ -321,12 +418,22 @@ class Runtime:
             "fail_fast": fail_fast,
             "limits": limits,
             "runners": check_runners(runners),
+            "store": check_store(store),
         }
 
     @property
     def registry(self) -> Registry:
         """The registry step names resolve through."""
         return self._registry
+
+    @property
+    def store(self) -> RunStore | None:
+        """The store runs are recorded in, or ``None``.
+
+        .. versionadded:: 0.3
+        """
+        store: RunStore | None = self._options["store"]
+        return store
 
     def executor(self, workflow: WorkflowLike) -> Executor:
         """An :class:`Executor` for ``workflow`` with this runtime's options."""
@@ -345,9 +452,10 @@ class Runtime:
         inputs: Mapping[str, Any] | None = None,
         *,
         timeout: float | None = None,
+        run_id: str | None = None,
     ) -> WorkflowResult:
         """Run ``workflow`` from synchronous code; see :meth:`Executor.run`."""
-        return self.executor(workflow).run(inputs, timeout=timeout)
+        return self.executor(workflow).run(inputs, timeout=timeout, run_id=run_id)
 
     async def run_async(
         self,
@@ -355,9 +463,10 @@ class Runtime:
         inputs: Mapping[str, Any] | None = None,
         *,
         timeout: float | None = None,
+        run_id: str | None = None,
     ) -> WorkflowResult:
         """Run ``workflow`` on the calling task's loop; see :meth:`Executor.run_async`."""
-        return await self.executor(workflow).run_async(inputs, timeout=timeout)
+        return await self.executor(workflow).run_async(inputs, timeout=timeout, run_id=run_id)
 
     def stream(
         self,
@@ -365,9 +474,10 @@ class Runtime:
         inputs: Mapping[str, Any] | None = None,
         *,
         timeout: float | None = None,
+        run_id: str | None = None,
     ) -> AsyncIterator[Event]:
         """The events of a run, as an async iterator; see :meth:`Executor.stream`."""
-        return self.executor(workflow).stream(inputs, timeout=timeout)
+        return self.executor(workflow).stream(inputs, timeout=timeout, run_id=run_id)
 
     def stream_sync(
         self,
@@ -375,9 +485,86 @@ class Runtime:
         inputs: Mapping[str, Any] | None = None,
         *,
         timeout: float | None = None,
+        run_id: str | None = None,
     ) -> Iterator[Event]:
         """The events of a run, from sync code; see :meth:`Executor.stream_sync`."""
-        return self.executor(workflow).stream_sync(inputs, timeout=timeout)
+        return self.executor(workflow).stream_sync(inputs, timeout=timeout, run_id=run_id)
+
+    def resume(
+        self, run_id: str, workflow: WorkflowLike | None = None, *, timeout: float | None = None
+    ) -> WorkflowResult:
+        """Resume stored run ``run_id`` from synchronous code, with its stored inputs.
+
+        Only what needs it runs again (see :doc:`/durable-runs`); a run that already
+        succeeded returns its stored result and runs nothing.
+
+        :param workflow: the workflow to run; default: the file the run was read from
+            (its path is in the store; its step names resolve through this runtime's
+            registry, as for any run)
+        :raises ResumeError: if the store has no such run, or no file to read it from
+        :raises StoreError: and every exception of :meth:`Executor.run`
+
+        .. versionadded:: 0.3
+        """
+        store = self._needs_store()
+        backend = self._options["backend"]
+        inputs, source = run_sync(_stored_run, store, run_id, workflow, backend=backend)
+        executor = self.executor(source)
+        return executor.run(inputs, timeout=timeout, run_id=run_id)
+
+    async def resume_async(
+        self, run_id: str, workflow: WorkflowLike | None = None, *, timeout: float | None = None
+    ) -> WorkflowResult:
+        """Resume stored run ``run_id`` on the calling task's loop; see :meth:`resume`.
+
+        .. versionadded:: 0.3
+        """
+        inputs, source = await _stored_run(self._needs_store(), run_id, workflow)
+        executor = self.executor(source)
+        return await executor.run_async(inputs, timeout=timeout, run_id=run_id)
+
+    def _needs_store(self) -> RunStore:
+        store = self.store
+        if store is None:
+            raise ConfigurationError(
+                "resume needs a run store: make the runtime with "
+                "agentbridge.Runtime(store=agentbridge.SqliteRunStore('runs.db'))"
+            )
+        return store
+
+
+async def _stored_run(
+    store: RunStore, run_id: str, workflow: WorkflowLike | None
+) -> tuple[dict[str, Any], WorkflowLike]:
+    """The inputs of stored run ``run_id``, and ``workflow`` or the file it was read
+    from.
+
+    :raises ResumeError: if there is no such run
+    """
+    check_run_id(run_id)
+    stored = await store.get_run(run_id)
+    if stored is None:
+        raise ResumeError(
+            f"there is no run {run_id!r} in {store!r}; list the runs with "
+            f"`agentbridge runs list --store FILE`"
+        )
+    try:
+        inputs = _json.load(stored.inputs)
+    except ValueError:
+        inputs = None
+    if not isinstance(inputs, dict):
+        raise StoreError(
+            f"the stored inputs of run {run_id!r} are not a JSON mapping: the store was "
+            f"modified outside agentbridge; start a new run"
+        )
+    if workflow is not None:
+        return inputs, workflow
+    if stored.source is None or stored.source.startswith("<"):
+        raise ResumeError(
+            f"run {run_id!r} was not read from a workflow file, so resuming it needs the "
+            f"workflow: pass resume({run_id!r}, workflow)"
+        )
+    return inputs, stored.source
 
 
 def run_workflow(
@@ -437,3 +624,27 @@ def _bridge_timeout(run_timeout: float | None) -> float | None:
     """What the bridge's timeout is for a run: none if the run enforces its own (the
     two would otherwise race under one name), else the bridge's default."""
     return None if run_timeout is None else math.inf
+
+
+def check_store(store: object) -> RunStore | None:
+    """``store``, checked to be a :class:`RunStore` or ``None``.
+
+    :raises ConfigurationError: if it is something else
+    """
+    if store is None or isinstance(store, RunStore):
+        return store
+    raise ConfigurationError(
+        f"store must be a run store such as agentbridge.SqliteRunStore('runs.db'), got "
+        f"{type(store).__name__}"
+    )
+
+
+def _replay(
+    result: WorkflowResult, inputs: Mapping[str, Any], emit: Callable[[Event], None]
+) -> None:
+    """The events of a run that had already finished: every step reused."""
+    name, run_id = result.workflow, result.run_id
+    emit(RunStarted(name, run_id=run_id, inputs=MappingProxyType(dict(inputs))))
+    for step in result.steps.values():
+        emit(StepFinished(name, run_id=run_id, step_id=step.step_id, kind=step.kind, result=step))
+    emit(RunFinished(name, run_id=run_id, result=result))

@@ -11,8 +11,6 @@ from typing import Any
 from .._exceptions import Problem, WorkflowValidationError
 from ._data import DataRefused, copy_data
 from ._limits import Budget, LoadLimits
-from ._loading import read_file
-from ._yaml import YamlRefused, read_yaml
 
 __all__ = ("read_inputs_file",)
 
@@ -29,6 +27,10 @@ def read_inputs_file(
 
     .. versionadded:: 0.2
     """
+    # The reader brings PyYAML: loaded when a file is read, not when the package is.
+    from ._loading import read_file
+    from ._yaml import YamlRefused, read_yaml
+
     source = os.fspath(path)
     budget = Budget(limits)
     text = read_file(source, budget, "the inputs file")

@@ -86,6 +86,12 @@ class Step:
     #: one given to the runtime), or ``None`` for the default: async steps on the
     #: run's loop, sync steps in worker threads.
     runner: str | None = field(default=None, kw_only=True)
+    #: The step's version, part of its input key in a durable run: change it when the
+    #: step's code changes, so a resume runs it again. An int is kept as its text.
+    version: str | None = field(default=None, kw_only=True)
+    #: Whether a durable run stores the step's output (false for secrets or huge
+    #: outputs: the step then runs again on every resume).
+    persist: bool = field(default=True, kw_only=True)
     # --- the workflow language: what to retry, fan-out, conditions ---------------------
     #: The exception types (names, resolved when the workflow is validated) whose
     #: failures are retried, or ``None`` for the default: every exception but
@@ -133,6 +139,14 @@ class Step:
                 f"got {quote(self.runner)}; addresses and import paths belong in the "
                 f"runner object given to the runtime, not in the workflow"
             )
+        version: object = self.version
+        if version is not None and (
+            isinstance(version, bool) or not isinstance(version, str | int)
+        ):
+            problems.append(f"version must be a string or a whole number, got {quote(version)}")
+        persist: object = self.persist
+        if not isinstance(persist, bool):
+            problems.append(f"persist must be true or false, got {quote(persist)}")
         if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
             problems.append(f"retries must be a whole number, 0 or more, got {quote(self.retries)}")
         if not _positive_number(self.retry_delay, zero=True):
@@ -180,6 +194,8 @@ class Step:
         if self.timeout is not None:
             object.__setattr__(self, "timeout", float(self.timeout))
         object.__setattr__(self, "retry_delay", float(self.retry_delay))
+        if isinstance(version, int):
+            object.__setattr__(self, "version", str(version))
         object.__setattr__(self, "retry_on", retry_on)
 
     def _compile_for_each(self, problems: list[str]) -> Reference | None:

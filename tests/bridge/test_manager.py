@@ -83,5 +83,5 @@ def test_missing_uvloop_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
     monkeypatch.setitem(sys.modules, "uvloop", None)
-    with pytest.raises(ab.ConfigurationError, match=r"agentbridge\[uvloop\]"):
+    with pytest.raises(ab.ConfigurationError, match=r"agentbridge-runtime\[uvloop\]"):
         ab.run_sync(token, backend="uvloop", manager=ab.PortalManager())

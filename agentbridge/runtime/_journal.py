@@ -1,0 +1,383 @@
+"""The journal of one durable run: what the driver tells it goes to the store in
+batches, and what the store holds decides which steps are reused.
+
+The driver's calls are synchronous and cheap (a record appended to a list); one task
+writes whatever has gathered in one transaction, as soon as the loop is free, and
+renews the lease every third of it when there is nothing to write. A crash can lose
+the last batch: those steps run again on resume, which at-least-once allows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+
+from .._exceptions import ConfigurationError, ResumeError, StoreError
+from ..workflow import Step
+from . import _json
+from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
+from ._store import (
+    AttemptEnded,
+    AttemptStarted,
+    RunEnded,
+    RunStore,
+    StepEnded,
+    StoredRun,
+    StoredStep,
+    Write,
+)
+
+__all__ = ("Journal",)
+
+
+class Journal:
+    """The store's side of one execution of a durable run; made by :meth:`open`."""
+
+    __slots__ = (
+        "_closing",
+        "_keys",
+        "_outputs",
+        "_pending",
+        "_renewed",
+        "_run_scope",
+        "_wake",
+        "inputs_json",
+        "lost",
+        "max_output",
+        "owner",
+        "run_id",
+        "store",
+        "stored",
+    )
+
+    def __init__(
+        self,
+        store: RunStore,
+        run_id: str,
+        stored: StoredRun | None,
+        owner: str,
+        outputs: dict[str, Any],
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.owner = owner
+        self.stored = stored
+        self.max_output = store.max_output
+        #: The store failure (a lost lease, a locked file) that stopped the run.
+        self.lost: StoreError | None = None
+        self._pending: list[Write] = []
+        self._keys: dict[str, str | None] = {}
+        #: The stored outputs, read from their JSON once, by step id.
+        self._outputs = outputs
+        self._wake = anyio.Event()
+        self._closing = False
+        # When the lease was last renewed (the start of the last write that succeeded),
+        # by the monotonic clock: a process frozen past its lease finds out here.
+        self._renewed = time.monotonic()
+        self._run_scope: anyio.CancelScope | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        store: RunStore,
+        run_id: str,
+        workflow: str,
+        source: str | None,
+        inputs: Mapping[str, Any],
+    ) -> Journal:
+        """Claim run ``run_id`` in ``store``, new or stored.
+
+        :raises StoreError: if the inputs are not JSON
+        :raises ResumeError: if a stored run of that id has another workflow or inputs
+        :raises RunOwnershipError: if another process owns it
+        """
+        check_run_id(run_id)
+        try:
+            inputs_json = _json.dump(dict(inputs), sort_keys=True)
+        except _json.NotJson as exc:
+            raise StoreError(
+                f"the inputs of a durable run are stored as JSON, and these are not: {exc}; "
+                f"pass JSON values (str, int, float, bool, None, lists, dicts with str keys)"
+            ) from None
+        owner = uuid.uuid4().hex
+        stored = await store.claim(
+            run_id, owner, workflow=workflow, source=source, inputs=inputs_json
+        )
+        outputs: dict[str, Any] = {}
+        if stored is not None:
+            try:
+                problem = _changed(stored, workflow, inputs_json)
+                if problem is not None:
+                    raise ResumeError(
+                        f"run {run_id!r} cannot be resumed: {problem}, so its stored results "
+                        f"do not belong to this run; resume it as it was, or start a new run "
+                        f"with another run id"
+                    )
+                for step_id, record in stored.steps.items():
+                    if record.output is not None:
+                        outputs[step_id] = _load(
+                            record.output, f"the output of step {step_id!r}", run_id
+                        )
+            except StoreError:
+                await store.release(run_id, owner)
+                raise
+        return cls(store, run_id, stored, owner, outputs)
+
+    def finished(self, workflow: Any) -> WorkflowResult | None:
+        """The stored result if the run already succeeded with every step of
+        ``workflow`` stored, else ``None``."""
+        stored = self.stored
+        if stored is None or stored.status != RunStatus.SUCCEEDED.value or stored.outputs is None:
+            return None
+        steps = {}
+        for step in workflow.steps:
+            record = stored.steps.get(step.id)
+            if record is None or record.status != "succeeded" or step.id not in self._outputs:
+                return None
+            steps[step.id] = self._reused(step, record)
+        return WorkflowResult(
+            workflow.name,
+            RunStatus.SUCCEEDED,
+            _load(stored.outputs, "the run's outputs", self.run_id),
+            steps,
+            datetime.fromtimestamp(stored.created_at, timezone.utc),
+            stored.duration or 0.0,
+            run_id=self.run_id,
+        )
+
+    # --- told by the driver, synchronously -----------------------------------------------
+
+    def reuse(self, step: Step, target: str, kwargs: Any) -> StepResult | None:
+        """The stored result of ``step`` if it can stand for running it with
+        ``kwargs`` (its inputs now; a list of them for a ``for_each`` step), else
+        ``None`` (and the key is kept for its record)."""
+        # The JSON of [target, version], a newline (never in JSON text), then the
+        # inputs' JSON: unambiguous. The inputs are in the order the step declares them.
+        try:
+            text = f"{_json.dump([target, step.version])}\n{_json.dump(kwargs)}"
+            key: str | None = hashlib.sha256(text.encode()).hexdigest()
+        except _json.NotJson:
+            key = None
+        self._keys[step.id] = key
+        stored = self.stored
+        if stored is None or key is None:
+            return None
+        record = stored.steps.get(step.id)
+        if (
+            record is None
+            or record.status != "succeeded"
+            or step.id not in self._outputs
+            or record.input_key != key
+        ):
+            return None
+        return self._reused(step, record)
+
+    def _reused(self, step: Step, record: StoredStep) -> StepResult:
+        started_at = record.started_at
+        return StepResult(
+            step.id,
+            step.kind,
+            StepStatus.SUCCEEDED,
+            self._outputs[step.id],
+            record.attempts,
+            None if started_at is None else datetime.fromtimestamp(started_at, timezone.utc),
+            record.duration,
+            reused=True,
+        )
+
+    async def check_lease(self) -> None:
+        """Before an attempt starts: if the lease may have expired (this process was
+        frozen or starved), confirm it with a write first, so a process that lost the
+        run starts nothing more; the run is then cancelled."""
+        if time.monotonic() - self._renewed < self.store.lease:
+            return
+        with anyio.CancelScope(shield=True):
+            await self._flush_or_stop()
+        await anyio.lowlevel.checkpoint()  # where the stopped run is cancelled
+
+    def started(self, step: Step, attempt: int) -> None:
+        """An attempt of ``step`` started now."""
+        self._add(AttemptStarted(step.id, step.kind, attempt, time.time()))
+
+    def retrying(self, step: Step, error: BaseException) -> None:
+        """The current attempt of ``step`` failed with ``error``; another follows."""
+        self._add(
+            AttemptEnded(step.id, "failed", time.time(), type(error).__qualname__, str(error))
+        )
+
+    def ended(self, result: StepResult, persist: bool) -> StepResult:
+        """Record how a step ended; the result to report, which says if its output was
+        not stored."""
+        if result.reused:
+            return result
+        output = not_stored = None
+        if result.status is StepStatus.SUCCEEDED:
+            output, not_stored = self._output(result.output, persist)
+            if not_stored is not None:
+                result = _with_not_stored(result, not_stored)
+        error = result.error
+        started_at = result.started_at
+        self._add(
+            StepEnded(
+                StoredStep(
+                    result.step_id,
+                    result.kind,
+                    result.status.value,
+                    result.attempts,
+                    output,
+                    self._keys.get(result.step_id),
+                    not_stored,
+                    started_at=None if started_at is None else started_at.timestamp(),
+                    duration=result.duration,
+                    error_type=None if error is None else type(error).__qualname__,
+                    error_message=None if error is None else str(error),
+                )
+            )
+        )
+        return result
+
+    def _output(self, value: Any, persist: bool) -> tuple[str | None, str | None]:
+        if not persist:
+            return None, "the step has persist: false"
+        try:
+            text = _json.dump(value)
+        except _json.NotJson as exc:
+            return None, f"its output is not JSON: {exc}"
+        if len(text) > self.max_output:
+            return None, (
+                f"its output is {len(text)} characters of JSON, more than the store's "
+                f"max_output of {self.max_output}"
+            )
+        return text, None
+
+    def run_ended(self, result: WorkflowResult) -> None:
+        """Record how the run ended (written by :meth:`recording` as it ends)."""
+        outputs = None
+        if result.status is RunStatus.SUCCEEDED:
+            try:
+                outputs = _json.dump(result.outputs)
+            except _json.NotJson:
+                outputs = None  # the run is then not "finished": a resume recomputes them
+        error = result.error
+        self._add(
+            RunEnded(
+                result.status.value,
+                result.duration,
+                None if error is None else type(error).__qualname__,
+                None if error is None else str(error),
+                outputs,
+            )
+        )
+
+    def _add(self, item: Write) -> None:
+        self._pending.append(item)
+        self._wake.set()
+
+    # --- the writer task -----------------------------------------------------------------
+
+    async def recording(self, body: Callable[[], Awaitable[WorkflowResult]]) -> WorkflowResult:
+        """Await ``body`` (the run) while a task writes what it records; then write the
+        rest, even if the run is cancelled.
+
+        :raises StoreError: if the store failed (e.g. :class:`RunOwnershipError`, the
+            lease was lost): the run was cancelled then, and nothing more written
+        """
+        result: WorkflowResult | None = None
+        error: Exception | None = None
+        try:
+            async with anyio.create_task_group() as task_group:
+                self._run_scope = task_group.cancel_scope
+                task_group.start_soon(self._write_loop)
+                try:
+                    result = await body()
+                except Exception as exc:
+                    error = exc
+                finally:
+                    self._closing = True
+                    self._wake.set()
+        finally:
+            if self.lost is None:
+                with anyio.CancelScope(shield=True):
+                    await self._flush()
+        if self.lost is not None:
+            raise self.lost
+        if error is not None:
+            raise error
+        assert result is not None
+        return result
+
+    async def _write_loop(self) -> None:
+        heartbeat = self.store.lease / 3
+        while not self.lost:
+            with anyio.move_on_after(heartbeat):
+                await self._wake.wait()
+            if self._closing:
+                return
+            # Shielded: a batch taken is written, even if the run is cancelled now.
+            with anyio.CancelScope(shield=True):
+                await self._flush_or_stop()
+
+    async def _flush_or_stop(self) -> None:
+        """Write what is pending; if the store fails, stop the run and write no more."""
+        try:
+            await self._flush()
+        except StoreError as exc:
+            self.lost = exc
+            assert self._run_scope is not None
+            self._run_scope.cancel()
+
+    async def _flush(self) -> None:
+        self._wake = anyio.Event()
+        batch, self._pending = self._pending, []
+        began = time.monotonic()
+        await self.store.write(self.run_id, self.owner, batch)
+        self._renewed = began
+
+
+def check_run_id(run_id: object) -> None:
+    """Refuse a run id that is not a short printable string.
+
+    :raises ConfigurationError: if it is not
+    """
+    if not isinstance(run_id, str) or not run_id or len(run_id) > 200 or not run_id.isprintable():
+        raise ConfigurationError(
+            f"a run id must be a printable string of 1 to 200 characters, got {run_id!r}"
+        )
+
+
+def _changed(stored: StoredRun, workflow: str, inputs_json: str) -> str | None:
+    if stored.workflow != workflow:
+        return f"it ran workflow {stored.workflow!r}, not {workflow!r}"
+    if stored.inputs == inputs_json:
+        return None
+    try:
+        before = _json.load(stored.inputs)
+    except ValueError:
+        return "its stored inputs are not JSON (the store was modified outside agentbridge)"
+    now = _json.load(inputs_json)
+    if not isinstance(before, dict):
+        return "its stored inputs are not a mapping (the store was modified outside agentbridge)"
+    names = sorted({*before, *now} - {n for n in before if n in now and before[n] == now[n]})
+    return f"its inputs changed ({', '.join(map(repr, names))} differ from the stored run's)"
+
+
+def _load(text: str, what: str, run_id: str) -> Any:
+    try:
+        return _json.load(text)
+    except ValueError as exc:
+        raise StoreError(
+            f"{what} in run {run_id!r} is not JSON as agentbridge writes it ({exc}): the "
+            f"store was modified outside agentbridge; start a new run with another run id"
+        ) from None
+
+
+def _with_not_stored(result: StepResult, reason: str) -> StepResult:
+    return dataclasses.replace(result, not_stored=reason)

@@ -1,0 +1,80 @@
+"""Exactly-JSON values: the only thing a run store holds.
+
+A value is stored only if it is made of ``dict`` (with ``str`` keys), ``list``,
+``str``, ``int``, finite ``float``, ``bool`` and ``None``, exactly those types: a tuple
+would come back as a list, an ``int`` key as a string, NaN not at all, so a resumed run
+would see something else than the first. Strings are written with ``\\u`` escapes for
+everything beyond ASCII, so a lone surrogate (common in LLM output) survives the trip.
+Reading never makes anything but those types: no hook, no class named in the data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+__all__ = ("NotJson", "dump", "load")
+
+_SCALARS = frozenset({str, int, bool, type(None)})
+# Made once: json.loads builds a new decoder on every call given an option.
+
+
+class NotJson(Exception):
+    """Why a value is not exactly JSON (an internal signal, never raised to users)."""
+
+
+def _check(value: Any) -> None:
+    # Recursive: cheaper than a stack of our own for the small values steps pass; a
+    # value nested beyond the recursion limit is refused by dump.
+    kind = type(value)
+    if kind in _SCALARS:
+        return
+    if kind is float:
+        if not math.isfinite(value):
+            raise NotJson(f"it holds the float {value!r}, which JSON cannot represent")
+    elif kind is list:
+        for item in value:
+            _check(item)
+    elif kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                kind_name = type(key).__name__
+                raise NotJson(f"it has the {kind_name} key {key!r}; JSON keys are str")
+            _check(item)
+    else:
+        raise NotJson(f"it holds a {kind.__qualname__}, which is not a JSON type")
+
+
+def dump(value: Any, *, sort_keys: bool = False) -> str:
+    """``value`` as JSON text, or :class:`NotJson` saying why it cannot be.
+
+    :raises NotJson: if ``value`` is not exactly JSON, or nests too deep to encode
+    """
+    try:
+        _check(value)
+        # Checked, so json.dumps's own fast path is right: no tuple or NaN is left.
+        return json.dumps(value, sort_keys=sort_keys)
+    except RecursionError:
+        raise NotJson("it nests too deep to encode") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
+def load(text: object) -> Any:
+    """The plain data of JSON ``text``.
+
+    :raises ValueError: if ``text`` is not a ``str`` of strict JSON (no NaN, no
+        Infinity)
+    """
+    if type(text) is not str:
+        raise ValueError(f"a {type(text).__name__} where JSON text should be")
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deep to read") from None

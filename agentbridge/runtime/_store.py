@@ -1,0 +1,209 @@
+"""The run store interface: what a durable run writes, and what it reads back.
+
+A store holds plain records only (strings, numbers, JSON text); the runtime turns
+them into results. :class:`~agentbridge.SqliteRunStore` is the one built in; another
+database can implement :class:`RunStore` the same way.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+__all__ = (
+    "AttemptEnded",
+    "AttemptStarted",
+    "RunEnded",
+    "RunStore",
+    "StepEnded",
+    "StoredAttempt",
+    "StoredRun",
+    "StoredStep",
+    "Write",
+)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """When something started, how long it took, and how it failed."""
+
+    #: When it started, as seconds since the epoch.
+    started_at: float | None = field(default=None, kw_only=True)
+    #: Seconds it took, once it ended.
+    duration: float | None = field(default=None, kw_only=True)
+    #: The type name of its error, if it failed.
+    error_type: str | None = field(default=None, kw_only=True)
+    #: Its error's message.
+    error_message: str | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True)
+class StoredStep(_Outcome):
+    """A step of a stored run, as it last ended (or ``"running"`` if it never did).
+
+    .. versionadded:: 0.3
+    """
+
+    #: The step's id.
+    step_id: str
+    #: ``"agent"``, ``"function"`` or ``"tool"``.
+    kind: str
+    #: A :class:`~agentbridge.StepStatus` value, ``"running"`` or ``"interrupted"``.
+    status: str
+    #: Attempts of the step's last execution.
+    attempts: int = 0
+    #: Its output as JSON text, or ``None`` if it was not stored.
+    output: str | None = None
+    #: The hash of its target, version and inputs when it ran; ``None`` if its inputs
+    #: were not JSON (then it is never reused).
+    input_key: str | None = None
+    #: Why a succeeded step's output was not stored (``persist: false``, not JSON,
+    #: too large), or ``None``.
+    not_stored: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredAttempt(_Outcome):
+    """One attempt of a step, in the run's history (every process that ran it).
+
+    .. versionadded:: 0.3
+    """
+
+    #: The step's id.
+    step_id: str
+    #: The attempt's number within its execution, from 1.
+    attempt: int
+    #: How it ended: a step status, ``"running"`` or ``"interrupted"`` (its process
+    #: stopped before it ended).
+    status: str
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run as its store holds it.
+
+    .. versionadded:: 0.3
+    """
+
+    #: The run's id.
+    run_id: str
+    #: The workflow's name.
+    workflow: str
+    #: The workflow file it was read from, if any.
+    source: str | None
+    #: The run's inputs, as JSON text.
+    inputs: str
+    #: A :class:`~agentbridge.RunStatus` value, or ``"running"``.
+    status: str
+    #: When it was first started, as seconds since the epoch.
+    created_at: float
+    #: When it was last written.
+    updated_at: float
+    #: Seconds its last execution took, once it ended.
+    duration: float | None = None
+    #: The type name of what ended it, if it did not succeed.
+    error_type: str | None = None
+    #: That error's message.
+    error_message: str | None = None
+    #: Its outputs as JSON text, once it succeeded.
+    outputs: str | None = None
+    #: Its steps, by id, in the order they were first recorded.
+    steps: Mapping[str, StoredStep] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AttemptStarted:
+    """Write: an attempt of a step started."""
+
+    step_id: str
+    kind: str
+    attempt: int
+    started_at: float
+
+
+@dataclass(frozen=True)
+class AttemptEnded:
+    """Write: an attempt failed and the step will be retried."""
+
+    step_id: str
+    status: str
+    ended_at: float
+    error_type: str | None
+    error_message: str | None
+
+
+@dataclass(frozen=True)
+class StepEnded:
+    """Write: a step ended; closes its running attempt with the same status."""
+
+    step: StoredStep
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    """Write: the run ended; releases its lease."""
+
+    status: str
+    duration: float
+    error_type: str | None
+    error_message: str | None
+    outputs: str | None
+
+
+Write = AttemptStarted | AttemptEnded | StepEnded | RunEnded
+
+
+class RunStore(abc.ABC):
+    """Where durable runs are recorded. Every method is async, so a store may run its
+    I/O anywhere (the SQLite one uses worker threads); each write is fenced by the
+    owner token given when the run was claimed.
+
+    .. versionadded:: 0.3
+    """
+
+    #: Seconds a claim lasts without a heartbeat.
+    lease: float
+    #: The most characters of JSON a step's output may take to be stored; a larger
+    #: one is not stored (the step runs again on resume).
+    max_output: int = 16 * 1024 * 1024
+
+    @abc.abstractmethod
+    async def claim(
+        self, run_id: str, owner: str, *, workflow: str, source: str | None, inputs: str
+    ) -> StoredRun | None:
+        """Make ``owner`` the owner of run ``run_id`` for :attr:`lease` seconds,
+        creating it if new (then ``None`` is returned), else returning what is stored.
+
+        Attempts left running by an earlier owner are marked ``"interrupted"``.
+
+        :raises RunOwnershipError: if another owner's lease has not expired
+        """
+
+    @abc.abstractmethod
+    async def write(self, run_id: str, owner: str, writes: Sequence[Write]) -> None:
+        """Apply ``writes`` at once (one transaction) and renew the lease.
+
+        :raises RunOwnershipError: if ``owner`` no longer owns the run; nothing is
+            written
+        """
+
+    @abc.abstractmethod
+    async def release(self, run_id: str, owner: str) -> None:
+        """Give up the lease of a run, if ``owner`` still holds it."""
+
+    @abc.abstractmethod
+    async def get_run(self, run_id: str) -> StoredRun | None:
+        """The stored run, or ``None`` if there is none with that id."""
+
+    @abc.abstractmethod
+    async def list_runs(self, limit: int = 100) -> list[StoredRun]:
+        """The latest runs, newest first, without their steps."""
+
+    @abc.abstractmethod
+    async def history(self, run_id: str) -> list[StoredAttempt]:
+        """Every recorded attempt of the run's steps, oldest first."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close the store's connections; a closed store opens them again when used."""

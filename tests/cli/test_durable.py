@@ -1,0 +1,117 @@
+"""``run --store``, ``resume`` and ``runs list|show``: durable runs from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ._helpers import STEPS, Invoke, WriteWorkflow
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+def flaky_file(write_workflow: WriteWorkflow, tmp_path: Path) -> Path:
+    """a (cli_add) then b (cli_flaky, failing its first attempt, no retries)."""
+    return write_workflow(
+        f"""\
+        name: durable
+        inputs: [x]
+        steps:
+          - id: a
+            function: cli_add
+            inputs: {{a: "${{inputs.x}}", b: 1}}
+          - id: b
+            agent: cli_flaky
+            inputs: {{key: "{tmp_path.name}-${{steps.a.output}}"}}
+        """
+    )
+
+
+def test_a_failed_run_is_listed_shown_and_resumed(
+    invoke: Invoke, flaky_file: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "runs.db"
+    first = invoke(
+        "run", flaky_file, "--import", STEPS, "-i", "x=2", "--store", db, "--run-id", "r1"
+    )
+    assert first.exit_code == 1
+    assert "first attempt" in first.stderr
+    assert f"resume it with: agentbridge resume r1 --store {db}" in first.stderr
+
+    listed = invoke("runs", "list", "--store", db)
+    assert listed.exit_code == 0
+    (row,) = [line for line in listed.stdout.splitlines() if "r1" in line]
+    assert "durable" in row
+    assert "failed" in row
+    assert "1/2" in row
+
+    shown = json.loads(invoke("runs", "show", "r1", "--store", db, "--json").stdout)
+    assert shown["status"] == "failed"
+    assert shown["inputs"] == {"x": 2}
+    assert [(s["step_id"], s["status"], s["stored"]) for s in shown["steps"]] == [
+        ("a", "succeeded", True),
+        ("b", "failed", False),
+    ]
+    assert shown["steps"][1]["error"].startswith("ConnectionError: first attempt")
+
+    resumed = invoke("resume", "r1", "--store", db, "--import", STEPS, "--json")
+    assert resumed.exit_code == 0, resumed.stderr
+    result = json.loads(resumed.stdout)
+    assert result["run_id"] == "r1"
+    assert result["status"] == "succeeded"
+    assert {k: s["reused"] for k, s in result["steps"].items()} == {"a": True, "b": False}
+
+    table = invoke("runs", "show", "r1", "--store", db).stdout
+    assert "run r1 of workflow 'durable': succeeded" in table
+    assert "history" in table
+    assert table.count("cli_flaky") == 0
+    history = json.loads(invoke("runs", "show", "r1", "--store", db, "--json").stdout)["attempts"]
+    assert [(h["step_id"], h["status"]) for h in history] == [
+        ("a", "succeeded"),
+        ("b", "failed"),
+        ("b", "succeeded"),
+    ]
+
+
+def test_resuming_a_finished_run_runs_nothing(
+    invoke: Invoke, flaky_file: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "runs.db"
+    invoke("run", flaky_file, "--import", STEPS, "-i", "x=5", "--store", db, "--run-id", "f")
+    assert invoke("resume", "f", "--store", db, "--import", STEPS).exit_code == 0
+    again = invoke("resume", "f", "--store", db, "--import", STEPS, "--json")
+    assert again.exit_code == 0
+    assert all(step["reused"] for step in json.loads(again.stdout)["steps"].values())
+    attempts = json.loads(invoke("runs", "show", "f", "--store", db, "--json").stdout)["attempts"]
+    assert len(attempts) == 3  # a, b failed, b succeeded: the last resume added none
+
+
+def test_changed_inputs_unknown_runs_and_missing_stores_are_usage_errors(
+    invoke: Invoke, flaky_file: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "runs.db"
+    invoke("run", flaky_file, "--import", STEPS, "-i", "x=1", "--store", db, "--run-id", "c")
+    changed = invoke(
+        "run", flaky_file, "--import", STEPS, "-i", "x=9", "--store", db, "--run-id", "c"
+    )
+    assert changed.exit_code == 2
+    assert "run 'c' cannot be resumed: its inputs changed ('x'" in changed.stderr
+    unknown = invoke("resume", "nope", "--store", db, "--import", STEPS)
+    assert unknown.exit_code == 2
+    assert "there is no run 'nope'" in unknown.stderr
+    missing = invoke("runs", "list", "--store", tmp_path / "missing.db")
+    assert missing.exit_code == 2
+    assert "there is no run store" in missing.stderr
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_runs_list_as_json(invoke: Invoke, flaky_file: Path, tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    for run_id in ("one", "two"):
+        invoke("run", flaky_file, "--import", STEPS, "-i", "x=3", "--store", db, "--run-id", run_id)
+    runs = json.loads(invoke("runs", "list", "--store", db, "--json").stdout)
+    assert [run["run_id"] for run in runs] == ["two", "one"]
+    assert [run["status"] for run in runs] == ["succeeded", "failed"]

@@ -1,0 +1,198 @@
+"""A tampered, corrupt, locked or newer store gives plain data or a clear error: never an
+import, never an execution, never a rewrite of what it holds."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sqlite3
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import agentbridge as ab
+
+from .._helpers import build
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
+
+MODULE = "agentbridge_hostile_probe"
+
+
+@pytest.fixture
+def probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A module that, if anything imported it, would leave a marker file."""
+    marker = tmp_path / "imported"
+    (tmp_path / f"{MODULE}.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).touch()\ndef system(*a, **k): pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield marker
+    assert not marker.exists(), "something imported the module the store named"
+    assert MODULE not in sys.modules
+
+
+class Boom:
+    """Unpickling this would run code: it leaves a marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+@pytest.fixture
+def workflow(reg: ab.Registry) -> ab.Workflow:
+    @reg.function
+    async def make(w: str) -> dict[str, str]:
+        return {"w": w}
+
+    @reg.function
+    async def show(v: Any) -> Any:
+        if v == {"w": "fail"}:
+            raise RuntimeError("b fails, so a resume reuses a")
+        return v
+
+    return build(
+        {"id": "a", "function": "make", "inputs": {"w": "${inputs.w}"}},
+        {"id": "b", "function": "show", "inputs": {"v": "${steps.a.output}"}},
+        name="hostile",
+        inputs=["w"],
+    )
+
+
+def tamper(db: Path, sql: str, *args: Any) -> None:
+    connection = sqlite3.connect(db)
+    with connection:
+        connection.execute(sql, args)
+    connection.close()
+
+
+async def test_a_langchain_style_constructor_object_comes_back_as_plain_data(
+    reg: ab.Registry, store: ab.SqliteRunStore, db: Path, workflow: ab.Workflow, probe: Path
+) -> None:
+    runtime = ab.Runtime(reg, store=store)
+    await runtime.run_async(workflow, {"w": "x"}, run_id="lc")
+    payload = {
+        "lc": 2,
+        "type": "constructor",
+        "id": [MODULE, "system"],
+        "kwargs": {"command": f"touch {probe}"},
+    }
+    # Both the step's output and the run's outputs: the finished run comes from them.
+    tamper(db, "UPDATE steps SET output = ? WHERE step_id = 'b'", json.dumps(payload))
+    tamper(db, "UPDATE runs SET outputs = ?", json.dumps({"a": {"w": "x"}, "b": payload}))
+    result = await runtime.run_async(workflow, {"w": "x"}, run_id="lc")
+    assert result.steps["b"].reused
+    assert result.outputs["b"] == payload
+    assert type(result.outputs["b"]) is dict
+
+
+async def test_a_pickled_blob_is_refused_and_never_unpickled(
+    reg: ab.Registry, store: ab.SqliteRunStore, db: Path, workflow: ab.Workflow, tmp_path: Path
+) -> None:
+    marker = tmp_path / "unpickled"
+    runtime = ab.Runtime(reg, store=store)
+    with pytest.raises(ab.StepFailedError):
+        await runtime.run_async(workflow, {"w": "fail"}, run_id="p")
+    blob = pickle.dumps(Boom(marker))
+    tamper(db, "UPDATE steps SET output = ? WHERE step_id = 'a'", blob)
+    with pytest.raises(ab.StoreError, match="holds a step record with a bytes where"):
+        await runtime.run_async(workflow, {"w": "fail"}, run_id="p")
+    tamper(
+        db,
+        "UPDATE steps SET output = ? WHERE step_id = 'a'",
+        pickle.dumps(Boom(marker), 0).decode(),
+    )
+    with pytest.raises(ab.StoreError, match="the output of step 'a' in run 'p' is not JSON"):
+        await runtime.run_async(workflow, {"w": "fail"}, run_id="p")
+    assert not marker.exists()
+
+
+async def test_json_constants_and_wrong_types_in_the_store_are_refused(
+    reg: ab.Registry, store: ab.SqliteRunStore, db: Path, workflow: ab.Workflow
+) -> None:
+    runtime = ab.Runtime(reg, store=store)
+    with pytest.raises(ab.StepFailedError):
+        await runtime.run_async(workflow, {"w": "fail"}, run_id="n")
+    tamper(db, "UPDATE steps SET output = 'NaN' WHERE step_id = 'a'")
+    with pytest.raises(ab.StoreError, match="NaN is not JSON"):
+        await runtime.run_async(workflow, {"w": "fail"}, run_id="n")
+    tamper(db, "UPDATE steps SET attempts = 'many' WHERE step_id = 'a'")
+    with pytest.raises(ab.StoreError, match="a str where agentbridge writes int"):
+        await store.get_run("n")
+
+
+@pytest.mark.parametrize(
+    "nasty",
+    ["x'); DROP TABLE runs; --", 'a" OR 1=1 --', "%_*\\;", "Robert'); DELETE FROM steps;--"],
+)
+async def test_sql_metacharacters_in_ids_and_inputs_are_plain_text(
+    reg: ab.Registry, store: ab.SqliteRunStore, workflow: ab.Workflow, nasty: str
+) -> None:
+    runtime = ab.Runtime(reg, store=store)
+    await runtime.run_async(workflow, {"w": "ok"}, run_id="other")
+    result = await runtime.run_async(workflow, {"w": nasty}, run_id=nasty)
+    assert result.outputs == {"a": {"w": nasty}, "b": {"w": nasty}}
+    assert {run.run_id for run in await store.list_runs()} == {"other", nasty}
+    stored = await store.get_run(nasty)
+    assert stored is not None
+    assert json.loads(stored.inputs) == {"w": nasty}
+    assert set(stored.steps) == {"a", "b"}
+    other = await store.get_run("other")
+    assert other is not None
+    assert set(other.steps) == {"a", "b"}
+    assert all(step.reused for step in (await runtime.resume_async(nasty, workflow)).steps.values())
+
+
+@pytest.mark.parametrize(
+    "content", [b"this is not a database at all" * 100, b"SQLite format 3\x00" + b"\xff" * 4000]
+)
+async def test_a_corrupt_file_is_a_clear_error_and_is_left_alone(
+    reg: ab.Registry, db: Path, workflow: ab.Workflow, content: bytes
+) -> None:
+    db.write_bytes(content)
+    store = ab.SqliteRunStore(db)
+    with pytest.raises(ab.StoreError, match=r"not a readable SQLite database.*move it aside"):
+        await ab.Runtime(reg, store=store).run_async(workflow, {"w": "x"})
+    store.close()
+    assert db.read_bytes() == content
+
+
+async def test_a_locked_file_is_a_clear_error_and_loses_nothing(
+    reg: ab.Registry, db: Path, workflow: ab.Workflow
+) -> None:
+    store = ab.SqliteRunStore(db, busy_timeout=0.05)
+    runtime = ab.Runtime(reg, store=store)
+    await runtime.run_async(workflow, {"w": "x"}, run_id="before")
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(ab.StoreError, match=r"is locked.*busy_timeout=0\.05"):
+            await runtime.run_async(workflow, {"w": "y"}, run_id="during")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert [run.run_id for run in await store.list_runs()] == ["before"]
+    assert (await runtime.run_async(workflow, {"w": "y"}, run_id="during")).succeeded
+    store.close()
+
+
+async def test_a_store_from_a_newer_schema_is_refused_untouched(
+    reg: ab.Registry, db: Path, workflow: ab.Workflow
+) -> None:
+    connection = sqlite3.connect(db)
+    connection.execute("PRAGMA user_version = 99")
+    connection.close()
+    content = db.read_bytes()
+    store = ab.SqliteRunStore(db)
+    with pytest.raises(ab.StoreError, match=r"newer agentbridge \(schema 99.*upgrade"):
+        await ab.Runtime(reg, store=store).run_async(workflow, {"w": "x"})
+    with pytest.raises(ab.StoreError, match="newer agentbridge"):
+        await store.list_runs()
+    store.close()
+    assert db.read_bytes() == content
