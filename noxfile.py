@@ -32,9 +32,9 @@ def install_groups(
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite: both backends, uvloop, the real-host scenarios and the agent
-    frameworks."""
-    install_groups(session, "test", "hosts", extras=f"[cli,uvloop,trio,{FRAMEWORKS}]")
+    """Run the test suite: both backends, uvloop, the real-host scenarios, the agent
+    frameworks, and the step runners on real Dask and Ray."""
+    install_groups(session, "test", "hosts", extras=f"[cli,uvloop,trio,dask,ray,{FRAMEWORKS}]")
     session.run("pytest", *session.posargs)
 
 
@@ -59,18 +59,22 @@ def minimum_pins() -> list[str]:
     return pins
 
 
+#: What the light sessions leave out: the real hosts, and the agent frameworks and
+#: engines (Dask, Ray) that only the ``tests`` session installs.
+LIGHT = (
+    "--ignore=tests/hosts",
+    "--ignore=tests/integrations",
+    "--ignore=tests/affinity",
+    "--ignore=tests/runtime/engines",
+)
+
+
 @nox.session(default=False)
 def mindeps(session: nox.Session) -> None:
-    """Run the suite, less the real-host scenarios, on the declared minimum dependencies."""
+    """Run the suite, less the real hosts and engines, on the declared minimum dependencies."""
     install_groups(session, "test", extras="[cli,uvloop,trio]", pins=minimum_pins())
     session.run("python", "-m", "pip", "list", "--format=freeze")
-    session.run(
-        "pytest",
-        "--ignore=tests/hosts",
-        "--ignore=tests/integrations",
-        "--ignore=tests/affinity",
-        *session.posargs,
-    )
+    session.run("pytest", *LIGHT, *session.posargs)
 
 
 def _runs(command: str) -> bool:
@@ -90,15 +94,9 @@ COMPAT_PYTHONS = [version for version in ("3.10", "3.12", "3.13") if _runs(f"pyt
 
 @nox.session(python=COMPAT_PYTHONS, default=False)
 def compat(session: nox.Session) -> None:
-    """Run the suite, less the real-host scenarios, on the other supported Pythons."""
+    """Run the suite, less the real hosts and engines, on the other supported Pythons."""
     install_groups(session, "test", extras="[cli,uvloop,trio]")
-    session.run(
-        "pytest",
-        "--ignore=tests/hosts",
-        "--ignore=tests/integrations",
-        "--ignore=tests/affinity",
-        *session.posargs,
-    )
+    session.run("pytest", *LIGHT, *session.posargs)
 
 
 @nox.session
@@ -129,7 +127,7 @@ def docs(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Run the benchmarks and print ratios against their baselines."""
-    install_groups(session, "bench", extras="[uvloop,trio,cli]")
+    install_groups(session, "bench", extras="[uvloop,trio,cli,dask,ray]")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import os
 import pkgutil
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -222,6 +225,20 @@ def test_only_the_loop_seam_asks_asyncio_or_trio() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and node.attr == "modules":
                 assert ast.unparse(node) != "sys.modules", f"{path.name}: line {node.lineno}"
+
+
+def test_import_agentbridge_imports_no_engine() -> None:
+    """Every public name, even a DaskRunner or RayRunner made, leaves Dask and Ray
+    unimported: they load when a runner starts."""
+    code = (
+        "import sys, agentbridge as ab\n"
+        "[getattr(ab, name) for name in ab.__all__]\n"
+        "ab.DaskRunner(), ab.RayRunner()\n"
+        "loaded = {'dask', 'distributed', 'ray', 'cloudpickle'} & set(sys.modules)\n"
+        "assert not loaded, sorted(loaded)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(PACKAGE_DIR.parent)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
 
 
 def test_loop_affinity_names_are_public() -> None:

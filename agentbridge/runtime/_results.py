@@ -81,6 +81,12 @@ class StepResult:
     duration: float | None = None
     #: The exception of the last attempt, for a failed or timed-out step.
     error: BaseException | None = None
+    #: For a step cancelled or timed out while an attempt ran: what became of that
+    #: attempt, as its runner tells it (e.g. ``"its thread was abandoned"``, ``"its Dask
+    #: task was dropped before it started"``); ``None`` otherwise.
+    #:
+    #: .. versionadded:: 0.2
+    cancelled_how: str | None = field(default=None, kw_only=True)
     #: Whether the output was taken from the run's store instead of running the step
     #: (a resumed durable run); its attempts and times are those recorded then.
     #:
@@ -119,6 +125,7 @@ class StepResult:
             "finished_at": finished_at.isoformat() if finished_at else None,
             "duration": self.duration,
             "error": _error_dict(self.error),
+            "cancelled_how": self.cancelled_how,
             "reused": self.reused,
             "not_stored": self.not_stored,
             "usage": jsonable(self.usage),

@@ -15,7 +15,9 @@ import pickle
 import traceback
 from typing import Any
 
-__all__ = ("Outcome", "invoke")
+from .._exceptions import RunnerError
+
+__all__ = ("Outcome", "Returned", "Unpicklable", "call_on_engine", "call_to_completion", "invoke")
 
 #: ``("returned", pickled output, "")``; ``("raised", pickled exception or b"" if it
 #: cannot cross, its traceback as text)``; or ``("unpicklable", b"", why the output
@@ -27,14 +29,22 @@ async def _awaited(awaitable: Any) -> Any:
     return await awaitable
 
 
+def call_to_completion(fn: Any, kwargs: dict[str, Any]) -> Any:
+    """``fn(**kwargs)``; an awaitable it returns is run to completion with
+    :func:`asyncio.run`, in this worker, on a new event loop. What a Dask or Ray worker
+    runs for an attempt."""
+    result = fn(**kwargs)
+    if inspect.isawaitable(result):
+        result = asyncio.run(_awaited(result))
+    return result
+
+
 def invoke(payload: bytes) -> Outcome:
-    """Call the pickled ``(fn, kwargs)``; an awaitable it returns is run to completion
-    with :func:`asyncio.run`, in this worker, on a new event loop."""
+    """Call the pickled ``(fn, kwargs)`` with :func:`call_to_completion`; the outcome,
+    pickled."""
     fn, kwargs = pickle.loads(payload)
     try:
-        result = fn(**kwargs)
-        if inspect.isawaitable(result):
-            result = asyncio.run(_awaited(result))
+        result = call_to_completion(fn, kwargs)
     except Exception as exc:
         text = "".join(traceback.format_exception(exc))
         try:
@@ -48,3 +58,60 @@ def invoke(payload: bytes) -> Outcome:
     except Exception as exc:
         detail = f"{type(result).__qualname__} cannot be pickled: {type(exc).__name__}: {exc}"
         return "unpicklable", b"", detail
+
+
+class Unpicklable:
+    """What comes back from an engine's worker instead of an output that cannot be
+    pickled: why not."""
+
+    __slots__ = ("why",)
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+class Returned:
+    """An output on its way back from an engine's worker, pickled on its own so that
+    one that cannot be pickled comes back as an :class:`Unpicklable` rather than
+    breaking the engine's own serialisation (a bare ``TypeError`` of Dask's or Ray's,
+    indistinguishable from the step's own). Engines that keep it in one process never
+    pickle it, as for a local step."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __reduce__(self) -> tuple[Any, tuple[Any]]:
+        import cloudpickle
+
+        try:
+            return _loaded, (cloudpickle.dumps(self.value),)
+        except Exception as exc:
+            why = f"{type(self.value).__qualname__} cannot be pickled: {type(exc).__name__}: {exc}"
+            return Unpicklable, (why,)
+
+
+def _loaded(data: bytes) -> Returned:
+    return Returned(pickle.loads(data))
+
+
+def call_on_engine(fn: Any, kwargs: dict[str, Any]) -> Returned:
+    """What a Dask or Ray worker runs for an attempt: :func:`call_to_completion`, its
+    output as :class:`Returned`; an exception that could not be pickled back is raised
+    as a :class:`~agentbridge.RunnerError` that says so."""
+    try:
+        return Returned(call_to_completion(fn, kwargs))
+    except Exception as exc:
+        try:
+            pickle.loads(pickle.dumps(exc))
+        except Exception as why:
+            problem = (
+                f"it raised {type(exc).__qualname__}: {exc}, and that exception cannot be "
+                f"pickled back from its worker ({type(why).__name__}: {why})"
+            )
+        else:
+            raise
+    # Raised outside the handler: an error whose context is the unpicklable one would
+    # not pickle either.
+    raise RunnerError(problem)

@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 __all__ = (
     "add",
+    "announce_then_sleep",
     "async_pid",
     "barrier_pid",
     "count_then_succeed",
     "crash",
     "fail",
+    "fail_unpicklable",
     "log",
     "mark",
+    "meet_then_wait",
     "pid",
     "unpicklable_result",
     "wait_for",
@@ -87,3 +91,35 @@ def crash() -> None:
 def unpicklable_result() -> threading.Lock:
     """Return something that cannot cross back."""
     return threading.Lock()
+
+
+def meet_then_wait(barrier: Any, event: Any, path: str, timeout: float) -> bool:
+    """Meet the other parties at a manager's barrier (so the test knows this runs), block
+    on a manager's event (bounded), then mark ``path``: a mark means the call ran on
+    after its attempt was cancelled, none that it was interrupted."""
+    barrier.wait()
+    # Short waits, so Python code runs between them: Ray interrupts a task by raising
+    # KeyboardInterrupt in its code, which a single long blocking wait would delay.
+    deadline = time.monotonic() + timeout
+    released = False
+    while not released and time.monotonic() < deadline:
+        released = bool(event.wait(0.05))
+    Path(path).write_text("ran on")
+    return released
+
+
+class _Unpicklable(Exception):
+    def __reduce__(self) -> Any:
+        raise TypeError("this exception does not pickle")
+
+
+def fail_unpicklable() -> None:
+    """Raise an exception that cannot be pickled back."""
+    raise _Unpicklable("stuck in the worker")
+
+
+def announce_then_sleep(seconds: float) -> float:
+    """Say on stdout that this step runs, then sleep: a step to interrupt."""
+    print("step started", flush=True)
+    time.sleep(seconds)
+    return seconds

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -63,6 +65,25 @@ def read_lines(stream: object, lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
+class ChildOutput:
+    """A child's output lines as they come, read in a thread; each wait is bounded."""
+
+    def __init__(self, child: subprocess.Popen[str]) -> None:
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=read_lines, args=(child.stdout, self.lines), daemon=True).start()
+
+    def next_line(self) -> str | None:
+        """The next line, or ``None`` at the end; fails the test after 30 s of quiet."""
+        try:
+            line = self.lines.get(timeout=30)
+        except queue.Empty:
+            pytest.fail(f"the child went quiet; it printed {self.seen}")
+        if line is not None:
+            self.seen.append(line)
+        return line
+
+
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_ctrl_c_cancels_running_steps(backend: str) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("AGENTBRIDGE_")}
@@ -73,20 +94,9 @@ def test_ctrl_c_cancels_running_steps(backend: str) -> None:
         text=True,
         env=env,
     )
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=read_lines, args=(child.stdout, lines), daemon=True).start()
-    seen: list[str] = []
+    output = ChildOutput(child)
+    next_line, seen = output.next_line, output.seen
     try:
-
-        def next_line() -> str | None:
-            try:
-                line = lines.get(timeout=30)
-            except queue.Empty:
-                pytest.fail(f"the child went quiet; it printed {seen}")
-            if line is not None:
-                seen.append(line)
-            return line
-
         while {"started a", "started b"} - set(seen):
             if next_line() is None:
                 pytest.fail(f"the child ended early: {seen}")
@@ -106,3 +116,71 @@ def test_ctrl_c_cancels_running_steps(backend: str) -> None:
     assert seen.index("cleanup a") < caught
     assert seen.index("cleanup b") < caught
     assert "later ran" not in seen
+
+
+PROCESS_CHILD = """
+    import os, sys
+    import agentbridge as ab
+    from tests.runtime import _process_steps as steps
+
+    def workflow(step):
+        return ab.Workflow.from_dict({"name": "t", "steps": [{**step, "runner": "cpu"}]})
+
+    if __name__ == "__main__":
+        with ab.ProcessRunner(1) as runner:
+            hold = {"id": "hold", "function": steps.announce_then_sleep, "inputs": {"seconds": 30}}
+            try:
+                ab.run_workflow(workflow(hold), runners={"cpu": runner}, backend=sys.argv[1])
+            except KeyboardInterrupt:
+                print("caught KeyboardInterrupt", flush=True)
+            else:
+                print("returned", flush=True)
+            again = ab.run_workflow(
+                workflow({"id": "a", "function": steps.pid}), runners={"cpu": runner}
+            )
+            print("runner still usable:", again.outputs["a"] != os.getpid(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_ctrl_c_on_a_process_step_interrupts_the_run_and_leaves_the_runner_usable(
+    backend: str, tmp_path: Path
+) -> None:
+    # Ctrl-C in a terminal signals the whole foreground process group: the run's
+    # process and its worker processes alike. The child gets a session of its own, so
+    # the signal reaches exactly its group, once its step is known to run.
+    script = tmp_path / "child.py"
+    script.write_text(textwrap.dedent(PROCESS_CHILD))
+    root = Path(__file__).resolve().parents[2]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AGENTBRIDGE_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(root), env.get("PYTHONPATH", "")])
+    child = subprocess.Popen(
+        [sys.executable, str(script), backend],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=root,
+        start_new_session=True,
+    )
+    output = ChildOutput(child)
+    next_line, seen = output.next_line, output.seen
+    try:
+        while "step started" not in seen:
+            if next_line() is None:
+                pytest.fail(f"the child ended early: {seen}")
+        start = time.monotonic()
+        os.killpg(child.pid, signal.SIGINT)
+        while next_line() is not None:
+            pass
+        assert child.wait(30) == 0, seen
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+        assert child.stdout is not None
+        child.stdout.close()
+
+    assert "caught KeyboardInterrupt" in seen, seen
+    assert time.monotonic() - start < 25, "the run waited for the step's 30 s sleep"
+    assert "runner still usable: True" in seen, seen

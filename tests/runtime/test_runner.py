@@ -153,6 +153,9 @@ async def test_cancelling_the_run_cancels_the_attempt_in_the_runner() -> None:
     assert isinstance(finished, ab.RunFinished)
     assert finished.result.status is ab.RunStatus.CANCELLED
     assert finished.result.steps["a"].status is ab.StepStatus.CANCELLED
+    # The step result says what the runner did to the attempt; b never ran one.
+    assert finished.result.steps["a"].cancelled_how == runner.cancelled_how(plan.calls["a"])
+    assert finished.result.steps["b"].cancelled_how is None
 
 
 async def test_the_local_runners_capacity_is_its_thread_tokens() -> None:

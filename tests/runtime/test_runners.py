@@ -268,7 +268,9 @@ async def test_a_timed_out_step_is_reported_and_its_worker_finishes_in_the_backg
     error = await _run_holding(runner, manager, workflow, ab.StepFailedError)
     step = error.result.steps["slow"]
     assert step.status is ab.StepStatus.TIMED_OUT
-    assert "finishes the call in the background" in str(step.error)
+    assert step.cancelled_how == "its worker process finishes the call in the background"
+    assert step.cancelled_how in str(step.error)
+    assert step.to_dict()["cancelled_how"] == step.cancelled_how
 
 
 @pytest.mark.anyio
@@ -346,7 +348,10 @@ async def test_fail_fast_cancels_a_running_process_sibling(
     )
     error = await _run_holding(runner, manager, workflow, ab.StepFailedError)
     assert error.step_id == "bad"
-    assert error.result.steps["hold"].status is ab.StepStatus.CANCELLED
+    hold = error.result.steps["hold"]
+    assert hold.status is ab.StepStatus.CANCELLED
+    assert hold.cancelled_how == "its worker process finishes the call in the background"
+    assert error.result.steps["bad"].cancelled_how is None
 
 
 @pytest.mark.anyio
@@ -450,3 +455,19 @@ def test_a_fork_child_gets_workers_of_its_own(tmp_path: Path) -> None:
         [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=40
     )
     assert done.stdout.strip().splitlines()[-1] == "exit 0", done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("make", "module", "extra"),
+    [(ab.DaskRunner, "distributed", "dask"), (ab.RayRunner, "ray", "ray")],
+)
+def test_an_engine_runner_without_its_extra_says_what_to_install(
+    make: Any, module: str, extra: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    monkeypatch.setitem(sys.modules, "cloudpickle", None)
+    runner = make()
+    with pytest.raises(ab.RunnerError, match=rf"pip install 'agentbridge-runtime\[{extra}\]'"):
+        runner.start()
+    with pytest.raises(ab.WorkflowValidationError, match=rf"agentbridge-runtime\[{extra}\]"):
+        ab.Executor(build(_on("engine", id="a", function=steps.pid)), runners={"engine": runner})

@@ -350,3 +350,46 @@ async def test_a_runner_of_sync_steps_never_waits_on_an_async_step(reg: ab.Regis
     result = await ab.Runtime(reg, max_threads=1).run_async(wf)
     assert result.status == "succeeded"
     assert order == ["first", "second", "waits"]
+
+
+def _live_tasks(backend: str) -> int:
+    """Tasks of the current loop not yet finished (the running one included)."""
+    if backend == "trio":
+        import trio
+
+        return len(trio.lowlevel.current_task().parent_nursery.child_tasks)  # type: ignore[union-attr]
+    import asyncio
+
+    return len(asyncio.all_tasks())
+
+
+async def test_a_wide_async_fan_out_never_holds_every_task_at_once(
+    reg: ab.Registry, anyio_backend_name: str
+) -> None:
+    # Each task costs about 3 KB: made all before any ran, 3,000 steps held 3,000.
+    most = 0
+
+    @reg.function
+    async def count() -> None:
+        nonlocal most
+        most = max(most, _live_tasks(anyio_backend_name))
+
+    steps = 3_000
+    workflow = ab.Workflow.from_dict(
+        {"name": "wide", "steps": [{"id": f"s{i}", "function": "count"} for i in range(steps)]}
+    )
+    result = await ab.run_workflow_async(workflow, registry=reg)
+    assert result.succeeded
+    assert most <= 2 * 512 + 10, most
+    # Every step still runs at once with the others if it waits: the batches only
+    # let the started ones run first.
+    barrier = Rendezvous(600)
+
+    @reg.function
+    async def meet() -> None:
+        await barrier.wait()
+
+    together = ab.Workflow.from_dict(
+        {"name": "meet", "steps": [{"id": f"m{i}", "function": "meet"} for i in range(600)]}
+    )
+    assert (await ab.run_workflow_async(together, registry=reg)).succeeded

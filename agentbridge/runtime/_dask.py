@@ -1,0 +1,229 @@
+"""The Dask runner (``agentbridge-runtime[dask]``): steps executed on a ``distributed`` cluster.
+
+Imported only when :class:`~agentbridge.DaskRunner` is first used: ``import
+agentbridge`` never imports Dask.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import ConfigurationError, RunnerError, WorkerCrashedError
+from ._engine import EngineRunner
+from ._plan import StepCall
+from ._worker import call_on_engine
+
+if TYPE_CHECKING:
+    from distributed import Client, Future, LocalCluster
+
+__all__ = ("DaskRunner",)
+
+#: Threads that fetch attempts' outcomes from the workers at once.
+FETCHERS = 8
+
+
+class DaskRunner(EngineRunner["Future[Any]"]):
+    """Runs steps on a Dask cluster through a ``distributed.Client``: one at
+    ``address``, or a ``LocalCluster`` of the runner's own.
+
+    Start it once, off the event loop (``with ab.DaskRunner() as dask:``, or
+    :meth:`start`; a run on a runner never started fails its steps with
+    :class:`~agentbridge.RunnerError`), name it in a runtime's ``runners``, and use it
+    for as many runs as you like, on asyncio or trio, from any thread. :meth:`close`
+    shuts down only what it started: its own cluster, or just its connection.
+
+    Every attempt is a task of its own (``pure=False`` and a fresh key: Dask never
+    merges two attempts nor returns a cached error), and the step's ``retries:`` are the
+    only retries: the runner's own cluster gives up on a task at the first worker that
+    dies with it (``distributed.scheduler.allowed-failures`` is 0 there; set it on a
+    scheduler you connect to), and that attempt fails with
+    :class:`~agentbridge.WorkerCrashedError`. Cancelling an attempt (a timeout, a
+    failing sibling, the caller) cancels its task: one still queued never starts, one
+    already on a worker runs to its end there (Dask cannot interrupt it), and the
+    step's result says which. The callable, its inputs and its output are pickled
+    (cloudpickle), so workers need agentbridge and the step's module installed; an
+    async callable is run to completion on the worker with :func:`asyncio.run`.
+
+    :param address: a scheduler's address (``"tcp://10.0.0.5:8786"``), or ``None`` to
+        start a ``LocalCluster`` that listens on 127.0.0.1 only (its HTTP endpoints on
+        a free port)
+    :param n_workers: the local cluster's workers (default: Dask's)
+    :param threads_per_worker: the local cluster's threads per worker (default: Dask's)
+    :param processes: whether the local cluster's workers are processes (default) or
+        threads of this process (only pickling-free Python code gains nothing from it)
+    :param local_directory: where the local cluster's workers keep their files (default:
+        a temporary folder, removed on :meth:`close`)
+    :param cluster_options: more keyword arguments for ``LocalCluster``
+    :param connect_timeout: seconds to reach ``address`` before :meth:`start` fails
+    :param capacity: attempts a run keeps waiting on the cluster at once (default: four
+        per worker thread when started, at least 64)
+    :raises ConfigurationError: for options that contradict each other
+
+    .. versionadded:: 0.2
+    """
+
+    __slots__ = (
+        "_client",
+        "_cluster",
+        "_fetchers",
+        "_scratch",
+        "address",
+        "cluster_options",
+        "connect_timeout",
+        "local_directory",
+    )
+
+    engine = "Dask"
+    extra = "dask"
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        n_workers: int | None = None,
+        threads_per_worker: int | None = None,
+        processes: bool = True,
+        local_directory: str | None = None,
+        cluster_options: Mapping[str, Any] | None = None,
+        connect_timeout: float = 10.0,
+        capacity: int | None = None,
+    ) -> None:
+        local = {"n_workers": n_workers, "threads_per_worker": threads_per_worker}
+        if address is not None and (
+            any(v is not None for v in local.values()) or local_directory or cluster_options
+        ):
+            raise ConfigurationError(
+                "a DaskRunner given an address connects to that cluster: leave out the "
+                "local cluster's options (n_workers, threads_per_worker, local_directory, "
+                "cluster_options)"
+            )
+        super().__init__(capacity)
+        self.address = address
+        self.connect_timeout = connect_timeout
+        self.local_directory = local_directory
+        self.cluster_options: dict[str, Any] = {
+            **{k: v for k, v in local.items() if v is not None},
+            "processes": processes,
+            **(cluster_options or {}),
+        }
+        self._client: Client | None = None
+        self._cluster: LocalCluster | None = None
+        self._fetchers = ThreadPoolExecutor(FETCHERS, thread_name_prefix="agentbridge-dask")
+        self._scratch: str | None = None
+
+    @property
+    def client(self) -> Client:
+        """The runner's ``distributed.Client``, once started.
+
+        :raises RunnerError: before :meth:`start` or after :meth:`close`
+        """
+        if self._client is None:
+            raise RunnerError("this Dask runner is not started; call its start() first")
+        return self._client
+
+    def _open(self) -> int:
+        import dask
+        from distributed import Client, LocalCluster
+
+        if self.address is not None:
+            try:
+                self._client = Client(
+                    self.address, timeout=self.connect_timeout, set_as_default=False
+                )
+            except (OSError, TimeoutError) as exc:
+                raise RunnerError(
+                    f"the Dask scheduler at {self.address} could not be reached within "
+                    f"{self.connect_timeout:g} s ({type(exc).__name__}: {exc}); check the "
+                    f"address and that the scheduler runs"
+                ) from None
+        else:
+            directory = self.local_directory
+            if directory is None:
+                directory = self._scratch = tempfile.mkdtemp(prefix="agentbridge-dask-")
+            # Every listening socket on the loopback interface, the HTTP endpoints of
+            # the scheduler and workers included (Dask's default binds them outward).
+            options: dict[str, Any] = {
+                "dashboard_address": "127.0.0.1:0",
+                "worker_dashboard_address": "127.0.0.1:0",
+                "local_directory": directory,
+            }
+            if self.cluster_options["processes"]:  # threads talk in-process, not over TCP
+                options["host"] = "127.0.0.1"
+            options.update(self.cluster_options)
+            # The step's retries are the only ones: a task whose worker dies fails at once.
+            # And Dask's own scratch files (its lock files) go to the runner's folder too,
+            # not to /tmp/dask-scratch-space.
+            settings = {
+                "distributed.scheduler.allowed-failures": 0,
+                "temporary-directory": directory,
+            }
+            with dask.config.set(settings):
+                self._cluster = LocalCluster(**options)
+            self._client = Client(self._cluster, set_as_default=False)
+        return sum(self._client.nthreads().values())
+
+    def _shutdown(self) -> None:
+        client, cluster, scratch = self._client, self._cluster, self._scratch
+        self._client = self._cluster = self._scratch = None
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        self._fetchers.shutdown(wait=False)
+
+    def _submit(self, call: StepCall, kwargs: dict[str, Any], key: str) -> Future[Any]:
+        return self.client.submit(call_on_engine, call.fn, kwargs, key=key, pure=False, retries=0)
+
+    def _when_done(self, handle: Future[Any], callback: Callable[[object], None]) -> None:
+        # Dask calls back in one thread for every future; the outcome is fetched (a
+        # round trip to a worker) in threads of the runner's own, several at once.
+        fetchers = self._fetchers
+
+        def fetch(finished: object) -> None:
+            try:
+                fetchers.submit(callback, finished)
+            except RuntimeError:  # the runner is closing: fetch here
+                callback(finished)
+
+        handle.add_done_callback(fetch)
+
+    def _outcome(self, call: StepCall, finished: Future[Any]) -> Any:
+        from distributed.client import FutureCancelledError
+        from distributed.scheduler import KilledWorker
+
+        try:
+            return finished.result()
+        except KilledWorker:
+            raise WorkerCrashedError(
+                f"step {call.step.id!r}: the Dask worker running it died (it exited, was "
+                f"killed or ran out of memory); the cluster replaces it"
+            ) from None
+        except FutureCancelledError as exc:
+            raise RunnerError(
+                f"step {call.step.id!r}: its Dask task was cancelled on the cluster "
+                f"({exc}); was the runner closed?"
+            ) from None
+
+    def _cancel(self, handle: Future[Any]) -> str:
+        client = handle.client
+        try:
+            holders = [w for w, keys in client.processing().items() if handle.key in keys]
+            started = holders and any(client.run(_executing, handle.key, workers=holders).values())
+            client.cancel([handle])
+        except Exception as exc:  # the cluster is gone: nothing runs there any more
+            return f"its Dask task could not be cancelled ({type(exc).__name__}: {exc})"
+        if started:
+            return "its Dask task was already running on a worker, which runs it to its end"
+        return "its Dask task was dropped before it started"
+
+
+def _executing(key: str, dask_worker: Any) -> bool:
+    """On a worker: whether it is executing the task ``key`` (not just holding it)."""
+    task = dask_worker.state.tasks.get(key)
+    return task is not None and task.state in ("executing", "long-running")

@@ -1,0 +1,192 @@
+"""The Ray runner (``agentbridge-runtime[ray]``): steps executed as Ray tasks.
+
+Imported only when :class:`~agentbridge.RayRunner` is first used: ``import
+agentbridge`` never imports Ray.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import ConfigurationError, RunnerError, WorkerCrashedError
+from ._engine import EngineRunner, RemoteTraceback
+from ._plan import StepCall
+from ._worker import call_on_engine
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from ray import ObjectRef
+
+__all__ = ("RayRunner",)
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+#: Seconds a cancelled attempt waits for its task to end, before it is reported.
+CANCEL_GRACE = 2.0
+
+
+class RayRunner(EngineRunner["ObjectRef[Any]"]):
+    """Runs steps as Ray tasks: on the cluster at ``address``, or on a local Ray of the
+    runner's own.
+
+    Start it once, off the event loop (``with ab.RayRunner(num_cpus=2) as ray:``, or
+    :meth:`start`; a local Ray takes seconds to start, and a run on a runner never
+    started fails its steps with :class:`~agentbridge.RunnerError`), name it in a
+    runtime's ``runners``, and use it for many runs, on asyncio or trio, from any
+    thread. :meth:`close` shuts Ray down only if this runner started it. Ray allows one
+    session per process: a runner made while one is up uses it, and leaves it up.
+
+    Every attempt is a new task with Ray's retries off (``max_retries=0``,
+    ``retry_exceptions=False``), so the step's ``retries:`` are the only ones; a worker
+    that dies fails the attempt with :class:`~agentbridge.WorkerCrashedError`.
+    Cancelling an attempt calls ``ray.cancel``: a queued task never starts, a running
+    one is interrupted (``KeyboardInterrupt`` in the worker). A step's exception comes
+    back as its own type and message (not Ray's ``RayTaskError`` wrapper), the worker's
+    traceback as its cause. The callable, inputs and output are pickled (cloudpickle),
+    so workers need agentbridge and the step's module; an async callable (which Ray
+    refuses as a task) is run to completion on the worker with :func:`asyncio.run`.
+
+    A local Ray of the runner's own listens on 127.0.0.1 only (it sets
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` unless set, before Ray is imported), with
+    no dashboard. Ray itself writes its session under ``temp_dir`` and, for a new
+    local cluster, a token to ``~/.ray/auth_token`` unless ``RAY_AUTH_TOKEN`` (with
+    ``RAY_AUTH_MODE=token``) is set in the environment.
+
+    :param address: a cluster's address (``"ray://10.0.0.5:10001"``, ``"auto"``), or
+        ``None`` for a local Ray of the runner's own
+    :param num_cpus: the local Ray's CPUs (default: the machine's)
+    :param temp_dir: the local Ray's session folder (default: Ray's, under ``/tmp/ray``)
+    :param init_options: more keyword arguments for ``ray.init``
+    :param capacity: attempts a run keeps waiting on Ray at once (default: four per CPU
+        of the cluster when started, at least 64)
+    :raises ConfigurationError: for options that contradict each other
+
+    .. versionadded:: 0.2
+    """
+
+    __slots__ = ("_owned", "_remote", "address", "init_options")
+
+    engine = "Ray"
+    extra = "ray"
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        num_cpus: int | None = None,
+        temp_dir: str | None = None,
+        init_options: Mapping[str, Any] | None = None,
+        capacity: int | None = None,
+    ) -> None:
+        if address is not None and (num_cpus is not None or temp_dir is not None):
+            raise ConfigurationError(
+                "a RayRunner given an address connects to that cluster: leave out the "
+                "local Ray's options (num_cpus, temp_dir)"
+            )
+        super().__init__(capacity)
+        self.address = address
+        options: dict[str, Any] = {"include_dashboard": False}
+        if address is None:
+            options["_node_ip_address"] = "127.0.0.1"
+        if num_cpus is not None:
+            options["num_cpus"] = num_cpus
+        if temp_dir is not None:
+            options["_temp_dir"] = os.path.abspath(temp_dir)
+        self.init_options = {**options, **(init_options or {})}
+        self._owned = False
+        self._remote: Any = None
+
+    def _open(self) -> int:
+        if self.address is None:
+            # Read by Ray when it is imported: the node's address is then 127.0.0.1.
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        import ray
+
+        if ray.is_initialized() and self.address is not None:
+            raise RunnerError(
+                f"Ray is already initialised in this process (one session per process), so "
+                f"it cannot also connect to {self.address}; make the RayRunner without an "
+                f"address to use that session"
+            )
+        if not ray.is_initialized():
+            try:
+                ray.init(self.address, **self.init_options)
+            except Exception as exc:
+                where = f"at {self.address}" if self.address else "locally"
+                raise RunnerError(
+                    f"Ray could not be started or reached {where} ({type(exc).__name__}: "
+                    f"{exc}); check the address, or the options given to ray.init"
+                ) from None
+            self._owned = True
+        self._remote = ray.remote(max_retries=0, retry_exceptions=False)(call_on_engine)
+        return int(ray.cluster_resources().get("CPU", 1))
+
+    def _shutdown(self) -> None:
+        import ray
+
+        self._remote = None
+        if self._owned:
+            self._owned = False
+            ray.shutdown()
+
+    def _submit(self, call: StepCall, kwargs: dict[str, Any], key: str) -> ObjectRef[Any]:
+        ref: ObjectRef[Any] = self._remote.options(name=key).remote(call.fn, kwargs)
+        return ref
+
+    def _when_done(self, handle: ObjectRef[Any], callback: Callable[[object], None]) -> None:
+        future: Future[Any] = handle.future()
+        future.add_done_callback(callback)
+
+    def _outcome(self, call: StepCall, finished: Future[Any]) -> Any:
+        from ray import exceptions
+
+        try:
+            return finished.result()
+        except exceptions.RayTaskError as exc:
+            cause = exc.cause
+            trace = RemoteTraceback(_ANSI.sub("", str(exc)))
+            if isinstance(cause, Exception) and not isinstance(
+                cause, exceptions.UnserializableException | exceptions.RayError
+            ):
+                raise cause.with_traceback(None) from trace
+            raise RunnerError(
+                f"step {call.step.id!r} raised an exception that cannot be brought back "
+                f"from its Ray worker: {_ANSI.sub('', str(cause)).strip()}"
+            ) from trace
+        except exceptions.WorkerCrashedError:
+            raise WorkerCrashedError(
+                f"step {call.step.id!r}: the Ray worker running it died (it exited, was "
+                f"killed or ran out of memory); Ray starts new workers"
+            ) from None
+        except exceptions.TaskCancelledError:
+            raise RunnerError(
+                f"step {call.step.id!r}: its Ray task was cancelled on the cluster"
+            ) from None
+        except exceptions.RayError as exc:
+            raise RunnerError(
+                f"step {call.step.id!r}: Ray could not run it or bring its output back "
+                f"({type(exc).__name__}: {_ANSI.sub('', str(exc)).strip()})"
+            ) from None
+
+    def _cancel(self, handle: ObjectRef[Any]) -> str:
+        import ray
+        from ray import exceptions
+
+        try:
+            ray.cancel(handle)
+            # ray.cancel only asks: the attempt is reported once the task has ended.
+            ray.get(handle, timeout=CANCEL_GRACE)
+        except exceptions.TaskCancelledError:
+            return "its Ray task was cancelled: interrupted if it ran, dropped if queued"
+        except exceptions.GetTimeoutError:
+            return (
+                f"its Ray task did not stop within {CANCEL_GRACE:g} s of ray.cancel (in code "
+                f"that does not see KeyboardInterrupt) and may run on"
+            )
+        except Exception as exc:  # it failed, or Ray is gone: it runs no more
+            return f"its Ray task ended before it could be cancelled ({type(exc).__name__})"
+        return "its Ray task had finished before it could be cancelled"

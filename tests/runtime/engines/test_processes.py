@@ -1,0 +1,197 @@
+"""What only real worker processes show, on Dask (``processes=True``) and Ray: a worker
+that dies mid-step, an output or inputs that cannot be pickled; each a clear error on
+its step, the run's other steps and the runner still usable. And a scheduler that
+cannot be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import agentbridge as ab
+
+from .. import _process_steps as steps
+from .._helpers import build
+
+Engine = ab.DaskRunner | ab.RayRunner
+
+
+@pytest.fixture(scope="module")
+def dask_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ab.DaskRunner]:
+    """A Dask cluster of one worker process with one thread, on 127.0.0.1."""
+    directory = tmp_path_factory.mktemp("dask-processes")
+    with ab.DaskRunner(
+        n_workers=1, threads_per_worker=1, processes=True, local_directory=str(directory)
+    ) as runner:
+        yield runner
+
+
+@pytest.fixture(params=["dask", "ray"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    """Each engine in turn, with worker processes."""
+    fixture = "dask_processes" if request.param == "dask" else "ray_runner"
+    runner: Engine = request.getfixturevalue(fixture)
+    return runner
+
+
+def _on(**step: Any) -> dict[str, Any]:
+    return {**step, "runner": "engine"}
+
+
+class _Unpicklable:
+    def __reduce__(self) -> Any:
+        raise pickle.PicklingError("not this one")
+
+
+@pytest.mark.anyio
+async def test_a_worker_that_dies_is_a_crash_of_its_step_alone(engine: Engine) -> None:
+    workflow = build(
+        _on(id="boom", function=steps.crash),
+        {"id": "local", "function": steps.add, "inputs": {"a": 1, "b": 1}},
+    )
+    runtime = ab.Runtime(runners={"engine": engine}, fail_fast=False)
+    with pytest.raises(ab.StepFailedError) as caught:
+        await runtime.run_async(workflow)
+    results = caught.value.result.steps
+    assert isinstance(results["boom"].error, ab.WorkerCrashedError)
+    assert results["boom"].attempts == 1
+    assert "died" in str(results["boom"].error)
+    assert results["local"].output == 2
+    again = await runtime.run_async(build(_on(id="a", function=steps.pid)))
+    assert again.outputs["a"] != os.getpid()
+
+
+@pytest.mark.anyio
+async def test_what_cannot_cross_back_or_out_is_a_clear_step_error(engine: Engine) -> None:
+    workflow = build(
+        _on(id="out", function=steps.unpicklable_result),
+        _on(id="into", function=steps.add, inputs={"a": "${inputs.lock}", "b": 1}),
+        _on(id="fine", function=steps.add, inputs={"a": 1, "b": 2}),
+        inputs=["lock"],
+    )
+    runtime = ab.Runtime(runners={"engine": engine}, fail_fast=False)
+    with pytest.raises(ab.StepFailedError) as caught:
+        await runtime.run_async(workflow, {"lock": _Unpicklable()})
+    results = caught.value.result.steps
+    assert isinstance(results["out"].error, ab.RunnerError)
+    assert "cannot be pickled back" in str(results["out"].error)
+    assert "return plain data" in str(results["out"].error)
+    assert isinstance(results["into"].error, ab.RunnerError)
+    assert "inputs can be pickled" in str(results["into"].error)
+    assert results["fine"].output == 3
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_an_unreachable_scheduler_is_a_clear_error_and_its_steps_fail_alone(
+    tmp_path: Path,
+) -> None:
+    runner = ab.DaskRunner(f"tcp://127.0.0.1:{_free_port()}", connect_timeout=1)
+    start = time.monotonic()
+    with pytest.raises(ab.RunnerError, match="could not be reached within 1 s"):
+        runner.start()
+    assert time.monotonic() - start < 15
+    workflow = build(
+        _on(id="remote", function=steps.pid),
+        {"id": "local", "function": steps.mark, "inputs": {"path": str(tmp_path / "m")}},
+    )
+    with pytest.raises(ab.StepFailedError) as caught:
+        ab.Runtime(runners={"engine": runner}, fail_fast=False).run(workflow)
+    assert "never started" in str(caught.value.result.steps["remote"].error)
+    assert (tmp_path / "m").exists()
+
+
+def test_options_that_contradict_each_other_are_refused() -> None:
+    with pytest.raises(ab.ConfigurationError, match="leave out the local cluster's options"):
+        ab.DaskRunner("tcp://127.0.0.1:8786", n_workers=2)
+    with pytest.raises(ab.ConfigurationError, match="leave out the local Ray's options"):
+        ab.RayRunner("auto", num_cpus=1)
+    with pytest.raises(ab.ConfigurationError, match="capacity must be a whole number"):
+        ab.DaskRunner(capacity=0)
+
+
+def test_a_second_ray_address_in_one_process_is_refused(ray_runner: ab.RayRunner) -> None:
+    elsewhere = ab.RayRunner("ray://127.0.0.1:1")
+    with pytest.raises(ab.RunnerError, match="already initialised in this process"):
+        elsewhere.start()
+
+
+LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+
+
+def test_every_engine_process_listens_on_the_loopback_interface_only(
+    dask_processes: ab.DaskRunner, dask_threads: ab.DaskRunner, ray_runner: ab.RayRunner
+) -> None:
+    import psutil
+
+    outward = []
+    here = psutil.Process()
+    for process in [here, *here.children(recursive=True)]:
+        try:
+            sockets = process.net_connections(kind="inet")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        outward += [
+            (process.name(), s.laddr)
+            for s in sockets
+            if s.status == psutil.CONN_LISTEN and s.laddr.ip not in LOOPBACK
+        ]
+    assert outward == []
+
+
+OWN_FOLDER = """
+import sys
+import agentbridge as ab
+from tests.runtime import _process_steps as steps
+
+if __name__ == "__main__":
+    workflow = ab.Workflow.from_dict(
+        {"name": "t", "steps": [{"id": "a", "function": steps.pid, "runner": "dask"}]}
+    )
+    with ab.DaskRunner(n_workers=1, processes=sys.argv[2] == "processes",
+                       local_directory=sys.argv[1]) as dask:
+        ab.run_workflow(workflow, runners={"dask": dask})
+"""
+
+
+@pytest.mark.parametrize("kind", ["threads", "processes"])
+def test_a_local_cluster_writes_only_in_its_folder(tmp_path: Path, kind: str) -> None:
+    # The system's temporary folder is an empty one of the test's: Dask's default
+    # scratch space (/tmp/dask-scratch-space) would appear in it.
+    system_tmp, local = tmp_path / "tmp", tmp_path / "local"
+    system_tmp.mkdir()
+    local.mkdir()
+    script = tmp_path / "own_folder.py"
+    script.write_text(OWN_FOLDER)
+    root = Path(__file__).resolve().parents[3]
+    env = {
+        **os.environ,
+        "TMPDIR": str(system_tmp),
+        "PYTHONPATH": os.pathsep.join([str(Path(ab.__file__).parent.parent), str(root)]),
+    }
+    done = subprocess.run(
+        [sys.executable, str(script), str(local), kind],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=50,
+    )
+    assert done.returncode == 0, done.stderr
+    assert list(system_tmp.iterdir()) == []
+    assert list(local.iterdir()) != []
