@@ -10,6 +10,7 @@ test.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import signal
 import socket
@@ -77,7 +78,11 @@ def execute_notebook(relative: str) -> Any:
         kernel_name="python3",
         resources={"metadata": {"path": str(EXAMPLES)}},
     )
-    client.execute(env=host_env())
+    # The sync `execute` leaves an event loop of jupyter_core's open in this thread, and
+    # a later test's asyncio.run drops it, to be collected unclosed (a ResourceWarning)
+    # in some test after. A thread of its own runs the execution on a loop that closes.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, client.async_execute(env=host_env())).result()
     return notebook
 
 
