@@ -6,6 +6,7 @@ where ``asyncio.run`` fails and a blocking call must go through a portal.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import textwrap
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from jupyter_client.manager import KernelManager
+from jupyter_core.utils import ensure_event_loop
 
 from ._harness import DEADLINE, EXAMPLES, execute_notebook, host_env, wait_for
 
@@ -65,6 +67,10 @@ def kernel() -> Iterator[KernelManager]:
     finally:
         if manager.has_kernel:
             manager.shutdown_kernel(now=True)
+        # jupyter_client's sync API runs on a loop jupyter_core makes and never closes;
+        # left open, it is collected later as an unclosed loop, in some other test.
+        ensure_event_loop().close()
+        asyncio.set_event_loop(None)
 
 
 def execute(manager: KernelManager, code: str) -> tuple[dict[str, Any], list[str]]:
