@@ -142,8 +142,10 @@ async def test_a_cancelled_agent_step_has_finished_its_cleanup_when_the_run_ends
 def test_a_run_result_given_by_a_plain_step_leaks_no_private_state(reg: ab.Registry) -> None:
     agent = echo_agent()
 
-    def glue(prompt: str) -> Any:  # what users wrote before agents could be steps
-        return agent.run_sync(prompt)
+    # What users wrote before agents could be steps. (Not agent.run_sync: it leaves an
+    # event loop of its own unclosed in the step's worker thread.)
+    def glue(prompt: str) -> Any:
+        return ab.run_sync(agent.run, prompt)
 
     reg.register("function", "glue", glue)
     result = ab.run_workflow(
