@@ -46,8 +46,8 @@ def store_option(*, required: bool) -> Callable[[F], F]:
 
 
 def open_store(path: Path | None) -> ab.SqliteRunStore | None:
-    """The store at ``path``, or ``None`` without one."""
-    return None if path is None else ab.SqliteRunStore(path)
+    """The store at ``path``, or ``None`` without one; closed when the command ends."""
+    return None if path is None else _closed_with_command(ab.SqliteRunStore(path))
 
 
 def say_where_stored(result: ab.WorkflowResult, store: Path) -> None:
@@ -65,7 +65,14 @@ def say_where_stored(result: ab.WorkflowResult, store: Path) -> None:
 def _existing_store(path: Path) -> ab.SqliteRunStore:
     if not path.exists():
         raise UserError(f"there is no run store {str(path)!r}; record runs there with --store")
-    return ab.SqliteRunStore(path)
+    return _closed_with_command(ab.SqliteRunStore(path))
+
+
+def _closed_with_command(store: ab.SqliteRunStore) -> ab.SqliteRunStore:
+    # The command may run inside a longer-lived process (click's test runner, a caller
+    # of main()), where an open connection would outlive it.
+    click.get_current_context().call_on_close(store.close)
+    return store
 
 
 def _stored_run(store: ab.SqliteRunStore, run_id: str) -> ab.StoredRun:

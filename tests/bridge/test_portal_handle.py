@@ -205,8 +205,12 @@ def test_open_portal_checks_its_arguments() -> None:
 def test_shared_portal_is_closed_at_exit_and_reset_in_a_fork_child() -> None:
     outcome = run_snippet(
         """
-        import os, threading
+        import os, threading, warnings
         import agentbridge as ab
+
+        # Python 3.12+ warns that forking a multi-threaded process may deadlock; that
+        # risk is exactly what this script checks.
+        warnings.filterwarnings("ignore", message=".*fork", category=DeprecationWarning)
 
         async def token():
             import anyio.lowlevel
