@@ -245,7 +245,7 @@ class SqliteRunStore(RunStore):
                 f"(schema {version}; this one reads schema {SCHEMA_VERSION}); upgrade "
                 f"agentbridge to read it, or use another file"
             )
-        connection.execute("PRAGMA journal_mode = WAL")
+        self._use_wal(connection)
         connection.execute("PRAGMA synchronous = NORMAL")
         if version == 0:
             connection.execute("BEGIN IMMEDIATE")
@@ -259,6 +259,20 @@ class SqliteRunStore(RunStore):
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
+
+    def _use_wal(self, connection: sqlite3.Connection) -> None:
+        import sqlite3
+
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            # Two connections switching a new file to WAL at once deadlock on its locks,
+            # and SQLite refuses one at once instead of letting it wait (see "busy
+            # handler" in its docs). Holding no lock now, this one can wait its turn: by
+            # then the other has made the switch, and this one finds WAL already set.
+            if "locked" not in str(exc):
+                raise
+            connection.execute("PRAGMA journal_mode = WAL")
 
     @contextmanager
     def _transaction(self, connection: sqlite3.Connection) -> Iterator[None]:

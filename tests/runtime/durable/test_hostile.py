@@ -7,10 +7,12 @@ import json
 import pickle
 import sqlite3
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import agentbridge as ab
@@ -196,3 +198,41 @@ async def test_a_store_from_a_newer_schema_is_refused_untouched(
         await store.list_runs()
     store.close()
     assert db.read_bytes() == content
+
+
+def open_together(
+    store: ab.SqliteRunStore, barrier: threading.Barrier, failures: list[BaseException]
+) -> None:
+    ab.run_sync(anyio.sleep(0))  # this thread's portal is open before the race
+    barrier.wait(timeout=20)
+    try:
+        ab.run_sync(store.list_runs())
+    except ab.StoreError as exc:
+        failures.append(exc)
+
+
+@pytest.mark.timeout(60)
+def test_stores_opening_a_new_file_at_the_same_moment_all_open_it(tmp_path: Path) -> None:
+    # Each opening switches the new file to WAL; two switches at once deadlock, and SQLite
+    # refuses one of them without waiting. Six stores released together by a barrier, over
+    # many new files, provoke it: in 30 rounds it happened in about one round in ten.
+    for round_ in range(40):
+        db = tmp_path / f"{round_}.db"
+        stores = [ab.SqliteRunStore(db) for _ in range(6)]
+        barrier = threading.Barrier(len(stores))
+        failures: list[BaseException] = []
+
+        threads = [
+            threading.Thread(target=open_together, args=(store, barrier, failures))
+            for store in stores
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        for store in stores:
+            store.close()
+        assert not failures, f"round {round_}: {failures[0]}"
+        connection = sqlite3.connect(db)
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        connection.close()
