@@ -11,13 +11,14 @@ Reading never makes anything but those types: no hook, no class named in the dat
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ("NotJson", "dump", "load")
 
 _SCALARS = frozenset({str, int, bool, type(None)})
-# Made once: json.loads builds a new decoder on every call given an option.
 
 
 class NotJson(Exception):
@@ -26,7 +27,8 @@ class NotJson(Exception):
 
 def _check(value: Any) -> None:
     # Recursive: cheaper than a stack of our own for the small values steps pass; a
-    # value nested beyond the recursion limit is refused by dump.
+    # value nested beyond the recursion limit is refused by dump. Scalars in a list or
+    # dict are checked in place: a call each would double the cost of a flat value.
     kind = type(value)
     if kind in _SCALARS:
         return
@@ -35,15 +37,45 @@ def _check(value: Any) -> None:
             raise NotJson(f"it holds the float {value!r}, which JSON cannot represent")
     elif kind is list:
         for item in value:
-            _check(item)
+            if type(item) not in _SCALARS:
+                _check(item)
     elif kind is dict:
         for key, item in value.items():
             if type(key) is not str:
                 kind_name = type(key).__name__
                 raise NotJson(f"it has the {kind_name} key {key!r}; JSON keys are str")
-            _check(item)
+            if type(item) not in _SCALARS:
+                _check(item)
     else:
         raise NotJson(f"it holds a {kind.__qualname__}, which is not a JSON type")
+
+
+def _encoder() -> Callable[[Any], str]:
+    """``json.dumps`` for checked values, without what it redoes on every call.
+
+    ``json.dumps`` makes a new C encoder each time (with a dict to detect cycles), which
+    costs more than encoding a small value; a checked value has no cycle (``_check``
+    would have recursed forever), so one encoder made here serves every call. Where the
+    C encoder is missing or does not behave as expected, ``json.dumps`` it is.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    try:
+        encode = make(  # type: ignore[misc]
+            None, None, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
+        )
+    except TypeError:  # None, or another signature
+        return json.dumps
+
+    def dumps(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    sample = {"a": [1, 2.5, None, True, "\u00e9\ud83d"], "b": {}}
+    if dumps(sample) != json.dumps(sample) or dumps("x") != json.dumps("x"):
+        return json.dumps
+    return dumps
+
+
+_dumps = _encoder()
 
 
 def dump(value: Any, *, sort_keys: bool = False) -> str:
@@ -54,7 +86,7 @@ def dump(value: Any, *, sort_keys: bool = False) -> str:
     try:
         _check(value)
         # Checked, so json.dumps's own fast path is right: no tuple or NaN is left.
-        return json.dumps(value, sort_keys=sort_keys)
+        return json.dumps(value, sort_keys=True) if sort_keys else _dumps(value)
     except RecursionError:
         raise NotJson("it nests too deep to encode") from None
 
