@@ -43,6 +43,13 @@ if TYPE_CHECKING:
 __all__ = ("Journal",)
 
 _make_result = maker(StepResult)
+#: The fields of a reused step's result that are the same for every one: all of them
+#: given, so the result is made without a merge.
+_REUSED: dict[str, Any] = {
+    field.name: field.default
+    for field in dataclasses.fields(StepResult)
+    if field.default is not dataclasses.MISSING
+} | {"status": StepStatus.SUCCEEDED, "reused": True}
 
 
 class Journal:
@@ -229,16 +236,15 @@ class Journal:
         started_at = record.started_at
         return _make_result(
             {
+                **_REUSED,
                 "step_id": step.id,
                 "kind": step.kind,
-                "status": StepStatus.SUCCEEDED,
                 "output": self._outputs[step.id],
                 "attempts": record.attempts,
                 "started_at": (
                     None if started_at is None else datetime.fromtimestamp(started_at, timezone.utc)
                 ),
                 "duration": record.duration,
-                "reused": True,
             }
         )
 

@@ -107,6 +107,13 @@ def load(text: object) -> Any:
     if type(text) is not str:
         raise ValueError(f"a {type(text).__name__} where JSON text should be")
     try:
-        return _DECODER.decode(text)
+        # What dump writes has no whitespace around it, so raw_decode reads it whole
+        # without decode's two regular-expression matches; anything else takes decode,
+        # which allows that whitespace and says what is wrong.
+        try:
+            value, end = _DECODER.raw_decode(text)
+        except ValueError:
+            end = -1
+        return value if end == len(text) else _DECODER.decode(text)
     except RecursionError:
         raise ValueError("JSON nested too deep to read") from None
