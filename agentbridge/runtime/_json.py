@@ -95,6 +95,7 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# Made once: json.loads builds a new decoder on every call given an option.
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
