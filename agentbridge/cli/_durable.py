@@ -224,10 +224,7 @@ def show_run(run_id: str, store: Path, as_json: bool) -> None:
 
 def _summary(run: ab.StoredRun) -> dict[str, Any]:
     return {
-        "run_id": run.run_id,
-        "workflow": run.workflow,
-        "source": run.source,
-        "status": run.status,
+        **_fields(run, "run_id", "workflow", "source", "status"),
         "steps": len(run.steps),
         "steps_succeeded": sum(step.status == "succeeded" for step in run.steps.values()),
         "created_at": _time(run.created_at),
@@ -239,10 +236,7 @@ def _summary(run: ab.StoredRun) -> dict[str, Any]:
 
 def _step(step: ab.StoredStep) -> dict[str, Any]:
     return {
-        "step_id": step.step_id,
-        "kind": step.kind,
-        "status": step.status,
-        "attempts": step.attempts,
+        **_fields(step, "step_id", "kind", "status", "attempts"),
         "stored": step.output is not None,
         "not_stored": step.not_stored,
         **_outcome(step),
@@ -250,12 +244,12 @@ def _step(step: ab.StoredStep) -> dict[str, Any]:
 
 
 def _attempt(attempt: ab.StoredAttempt) -> dict[str, Any]:
-    return {
-        "step_id": attempt.step_id,
-        "attempt": attempt.attempt,
-        "status": attempt.status,
-        **_outcome(attempt),
-    }
+    return {**_fields(attempt, "step_id", "attempt", "status"), **_outcome(attempt)}
+
+
+def _fields(record: object, *names: str) -> dict[str, Any]:
+    """The attributes ``names`` of ``record``, as JSON keys of the same names."""
+    return {name: getattr(record, name) for name in names}
 
 
 def _outcome(record: ab.StoredStep | ab.StoredAttempt) -> dict[str, Any]:
