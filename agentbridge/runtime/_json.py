@@ -11,9 +11,7 @@ Reading never makes anything but those types: no hook, no class named in the dat
 from __future__ import annotations
 
 import json
-import json.encoder
 import math
-from collections.abc import Callable
 from typing import Any
 
 __all__ = ("NotJson", "dump", "load")
@@ -50,32 +48,9 @@ def _check(value: Any) -> None:
         raise NotJson(f"it holds a {kind.__qualname__}, which is not a JSON type")
 
 
-def _encoder() -> Callable[[Any], str]:
-    """``json.dumps`` for checked values, without what it redoes on every call.
-
-    ``json.dumps`` makes a new C encoder each time (with a dict to detect cycles), which
-    costs more than encoding a small value; a checked value has no cycle (``_check``
-    would have recursed forever), so one encoder made here serves every call. Where the
-    C encoder is missing or does not behave as expected, ``json.dumps`` it is.
-    """
-    make = getattr(json.encoder, "c_make_encoder", None)
-    try:
-        encode = make(  # type: ignore[misc]
-            None, None, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
-        )
-    except TypeError:  # None, or another signature
-        return json.dumps
-
-    def dumps(value: Any) -> str:
-        return "".join(encode(value, 0))
-
-    sample = {"a": [1, 2.5, None, True, "\u00e9\ud83d"], "b": {}}
-    if dumps(sample) != json.dumps(sample) or dumps("x") != json.dumps("x"):
-        return json.dumps
-    return dumps
-
-
-_dumps = _encoder()
+# Made once, and without the cycle check: a checked value has no cycle (_check would
+# have recursed forever), and json.dumps given any option builds a new encoder per call.
+_dumps = json.JSONEncoder(check_circular=False).encode
 
 
 def dump(value: Any, *, sort_keys: bool = False) -> str:
