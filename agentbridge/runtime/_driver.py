@@ -325,8 +325,10 @@ class _Run:
         self, call: StepCall, attempts: StepAttempts, items: list[Any]
     ) -> StepResult:
         """A ``for_each`` step: each item's attempts, at most ``max_concurrency`` items
-        at once; the first item that fails stops the others and fails the step."""
+        at once; the first item that fails stops the others and fails the step. Its
+        usage is the list of the items' usages, if any reported one."""
         outputs: list[Any] = [None] * len(items)
+        usages: list[Any] = [None] * len(items)
         failures: list[tuple[int, StepResult]] = []
         indexes = iter(range(len(items)))
         workers = call.step.max_concurrency or len(items)
@@ -345,14 +347,19 @@ class _Run:
                     scope.cancel()
                     return
                 outputs[index] = result.output
+                usages[index] = result.usage
 
         async with anyio.create_task_group() as items_group:
             for _ in range(min(workers, len(items))):
                 items_group.start_soon(work, items_group.cancel_scope)
+        usage = usages if any(usage is not None for usage in usages) else None
         if not failures:
-            return attempts.ended(StepStatus.SUCCEEDED, None, outputs)
+            return dataclasses.replace(
+                attempts.ended(StepStatus.SUCCEEDED, None, outputs), usage=usage
+            )
         index, failed = failures[0]
-        return dataclasses.replace(attempts.ended(failed.status, failed.error), item=index)
+        ended = attempts.ended(failed.status, failed.error)
+        return dataclasses.replace(ended, item=index, usage=usage)
 
     async def _bounded(self, call: StepCall, kwargs: dict[str, Any], item: int | None) -> Any:
         """One attempt under the run's concurrency cap and the step's timeout."""
