@@ -15,29 +15,18 @@ from ._durable import open_store, resume, run_id_option, runs, say_where_stored,
 from ._errors import reporting
 from ._graph import FORMATS
 from ._loading import import_modules, merge_inputs, parse_inputs
+from ._options import (
+    backend_option,
+    debug_option,
+    file_argument,
+    imports_option,
+    json_option,
+    timeout_option,
+)
 from ._running import report_run, show_events
 from ._summary import print_workflow
 
-__all__ = ("BACKENDS", "cli")
-
-#: What ``--backend`` offers: every backend the library runs on.
-BACKENDS = ("asyncio", "trio", "uvloop")
-
-# The options both commands take, defined once.
-_file = click.argument(
-    "file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
-)
-_imports = click.option(
-    "--import",
-    "modules",
-    multiple=True,
-    metavar="MODULE",
-    help="Import MODULE first, so it registers its steps (repeatable). The current"
-    " directory is on the import path: --import myapp.steps.",
-)
-_debug = click.option(
-    "--debug", is_flag=True, help="Show the traceback of an error, not only its message."
-)
+__all__ = ("cli",)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,7 +45,7 @@ def cli() -> None:
 
 
 @cli.command(short_help="Run a workflow file.")
-@_file
+@file_argument
 @click.option(
     "--input",
     "-i",
@@ -84,21 +73,10 @@ def cli() -> None:
     help="Read inputs from FILE: a mapping in JSON (.json) or YAML, read safely, within the"
     " workflow limits. --input and --input-json override its keys.",
 )
-@_imports
-@click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
-    default=None,
-    help="The event loop the run uses (default: asyncio, or $AGENTBRIDGE_BACKEND).",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    metavar="SECONDS",
-    help="Cancel the run if it has not finished after SECONDS (exit code 1).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print only the result, as JSON.")
+@imports_option
+@backend_option
+@timeout_option
+@json_option
 @click.option(
     "--full",
     is_flag=True,
@@ -106,7 +84,7 @@ def cli() -> None:
 )
 @store_option(required=False)
 @run_id_option
-@_debug
+@debug_option
 def run(
     file: Path,
     inputs: Mapping[str, object],
@@ -143,9 +121,9 @@ def run(
 
 
 @cli.command(short_help="Check a workflow file without running it.")
-@_file
-@_imports
-@_debug
+@file_argument
+@imports_option
+@debug_option
 def validate(file: Path, modules: tuple[str, ...], debug: bool) -> None:
     """Check the workflow in FILE against the registered steps, without running it.
 
@@ -160,7 +138,7 @@ def validate(file: Path, modules: tuple[str, ...], debug: bool) -> None:
 
 
 @cli.command(short_help="Print a workflow file's graph (Mermaid or DOT).")
-@_file
+@file_argument
 @click.option(
     "--format",
     "form",
@@ -169,7 +147,7 @@ def validate(file: Path, modules: tuple[str, ...], debug: bool) -> None:
     show_default=True,
     help="mermaid (for Markdown pages and GitHub) or dot (for Graphviz).",
 )
-@_debug
+@debug_option
 def graph(file: Path, form: str, debug: bool) -> None:
     """Print the steps of the workflow in FILE and their dependencies as a graph.
 

@@ -19,6 +19,7 @@ import agentbridge as ab
 from ._errors import UserError, reporting
 from ._format import STATUS_STYLES, duration
 from ._loading import import_modules
+from ._options import backend_option, debug_option, imports_option, json_option, timeout_option
 from ._running import report_run, show_events
 
 __all__ = ("open_store", "resume", "run_id_option", "runs", "say_where_stored", "store_option")
@@ -88,23 +89,17 @@ def _stored_run(store: ab.SqliteRunStore, run_id: str) -> ab.StoredRun:
 @click.command(short_help="Resume a stored run.")
 @click.argument("run_id", metavar="ID")
 @store_option(required=True)
-@click.option(
-    "--import",
-    "modules",
-    multiple=True,
-    metavar="MODULE",
-    help="Import MODULE first, so it registers its steps (repeatable).",
-)
+@imports_option
 @click.option(
     "--file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
     help="The workflow file (default: the one the run was read from).",
 )
-@click.option("--backend", type=click.Choice(["asyncio", "trio"]), default=None)
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS")
-@click.option("--json", "as_json", is_flag=True, help="Print only the result, as JSON.")
-@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
+@backend_option
+@timeout_option
+@json_option
+@debug_option
 def resume(
     run_id: str,
     store: Path,
@@ -224,10 +219,7 @@ def show_run(run_id: str, store: Path, as_json: bool) -> None:
 
 def _summary(run: ab.StoredRun) -> dict[str, Any]:
     return {
-        "run_id": run.run_id,
-        "workflow": run.workflow,
-        "source": run.source,
-        "status": run.status,
+        **_fields(run, "run_id", "workflow", "source", "status"),
         "steps": len(run.steps),
         "steps_succeeded": sum(step.status == "succeeded" for step in run.steps.values()),
         "created_at": _time(run.created_at),
@@ -239,10 +231,7 @@ def _summary(run: ab.StoredRun) -> dict[str, Any]:
 
 def _step(step: ab.StoredStep) -> dict[str, Any]:
     return {
-        "step_id": step.step_id,
-        "kind": step.kind,
-        "status": step.status,
-        "attempts": step.attempts,
+        **_fields(step, "step_id", "kind", "status", "attempts"),
         "stored": step.output is not None,
         "not_stored": step.not_stored,
         **_outcome(step),
@@ -250,12 +239,12 @@ def _step(step: ab.StoredStep) -> dict[str, Any]:
 
 
 def _attempt(attempt: ab.StoredAttempt) -> dict[str, Any]:
-    return {
-        "step_id": attempt.step_id,
-        "attempt": attempt.attempt,
-        "status": attempt.status,
-        **_outcome(attempt),
-    }
+    return {**_fields(attempt, "step_id", "attempt", "status"), **_outcome(attempt)}
+
+
+def _fields(record: object, *names: str) -> dict[str, Any]:
+    """The attributes ``names`` of ``record``, as JSON keys of the same names."""
+    return {name: getattr(record, name) for name in names}
 
 
 def _outcome(record: ab.StoredStep | ab.StoredAttempt) -> dict[str, Any]:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import builtins
-import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import click
 
@@ -84,25 +81,7 @@ def reporting(*, debug: bool) -> Iterator[None]:
         raise error from None
 
 
-def _alone(exc: BaseException) -> BaseException:
-    """The one exception a group holds, however deeply nested: a task group's wrapping
-    is not what went wrong."""
-    groups = _group_types()
-    while isinstance(exc, groups) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
-
-
-def _group_types() -> tuple[type[Any], ...]:
-    # The builtin from 3.11; before, anyio's task groups raise the backport's, if imported.
-    group = getattr(builtins, "BaseExceptionGroup", None)
-    if group is None:
-        group = getattr(sys.modules.get("exceptiongroup"), "BaseExceptionGroup", None)
-    return (group,) if group is not None else ()
-
-
 def _as_cli_error(exc: BaseException, *, debug: bool) -> CliError | None:
-    exc = _alone(exc)
     if isinstance(exc, KeyboardInterrupt):
         return _Interrupted("interrupted: the running steps were cancelled")
     if isinstance(exc, (UserError, ab.ConfigurationError, ab.StoreError)):

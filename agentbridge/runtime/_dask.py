@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import ConfigurationError, RunnerError, WorkerCrashedError
+from .._exceptions import RunnerError, WorkerCrashedError
 from ._engine import EngineRunner
 from ._plan import StepCall
 from ._worker import call_on_engine
@@ -22,11 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ("DaskRunner",)
 
-#: Threads that fetch attempts' outcomes from the workers at once.
-FETCHERS = 8
 
-
-class DaskRunner(EngineRunner["Future[Any]"]):
+class DaskRunner(EngineRunner["Future[Any]"], engine="Dask", extra="dask", own="local cluster"):
     """Runs steps on a Dask cluster through a ``distributed.Client``: one at
     ``address``, or a ``LocalCluster`` of the runner's own.
 
@@ -69,16 +67,14 @@ class DaskRunner(EngineRunner["Future[Any]"]):
     __slots__ = (
         "_client",
         "_cluster",
+        "_fetch_lock",
         "_fetchers",
+        "_fetching",
         "_scratch",
-        "address",
+        "_to_fetch",
         "cluster_options",
-        "connect_timeout",
         "local_directory",
     )
-
-    engine = "Dask"
-    extra = "dask"
 
     def __init__(
         self,
@@ -93,17 +89,8 @@ class DaskRunner(EngineRunner["Future[Any]"]):
         capacity: int | None = None,
     ) -> None:
         local = {"n_workers": n_workers, "threads_per_worker": threads_per_worker}
-        if address is not None and (
-            any(v is not None for v in local.values()) or local_directory or cluster_options
-        ):
-            raise ConfigurationError(
-                "a DaskRunner given an address connects to that cluster: leave out the "
-                "local cluster's options (n_workers, threads_per_worker, local_directory, "
-                "cluster_options)"
-            )
-        super().__init__(capacity)
-        self.address = address
-        self.connect_timeout = connect_timeout
+        own = {**local, "local_directory": local_directory, "cluster_options": cluster_options}
+        super().__init__(address, capacity, own, connect_timeout)
         self.local_directory = local_directory
         self.cluster_options: dict[str, Any] = {
             **{k: v for k, v in local.items() if v is not None},
@@ -112,7 +99,10 @@ class DaskRunner(EngineRunner["Future[Any]"]):
         }
         self._client: Client | None = None
         self._cluster: LocalCluster | None = None
-        self._fetchers = ThreadPoolExecutor(FETCHERS, thread_name_prefix="agentbridge-dask")
+        self._fetchers = ThreadPoolExecutor(1, thread_name_prefix="agentbridge-dask")
+        self._fetch_lock = threading.Lock()
+        self._to_fetch: list[tuple[Future[Any], Callable[[object], None]]] = []
+        self._fetching = False
         self._scratch: str | None = None
 
     @property
@@ -135,11 +125,7 @@ class DaskRunner(EngineRunner["Future[Any]"]):
                     self.address, timeout=self.connect_timeout, set_as_default=False
                 )
             except (OSError, TimeoutError) as exc:
-                raise RunnerError(
-                    f"the Dask scheduler at {self.address} could not be reached within "
-                    f"{self.connect_timeout:g} s ({type(exc).__name__}: {exc}); check the "
-                    f"address and that the scheduler runs"
-                ) from None
+                raise self._unreachable(exc) from None
         else:
             directory = self.local_directory
             if directory is None:
@@ -181,22 +167,48 @@ class DaskRunner(EngineRunner["Future[Any]"]):
         return self.client.submit(call_on_engine, call.fn, kwargs, key=key, pure=False, retries=0)
 
     def _when_done(self, handle: Future[Any], callback: Callable[[object], None]) -> None:
-        # Dask calls back in one thread for every future; the outcome is fetched (a
-        # round trip to a worker) in threads of the runner's own, several at once.
-        fetchers = self._fetchers
-
-        def fetch(finished: object) -> None:
+        # Dask calls back in its loop's thread, which must not block; the outcomes are
+        # fetched in a thread of the runner's own, every attempt done meanwhile in one
+        # gather (one round trip for all, as a raw ``client.gather`` does).
+        def fetch(finished: Future[Any]) -> None:
+            with self._fetch_lock:
+                self._to_fetch.append((finished, callback))
+                if self._fetching:  # the fetching thread takes this along
+                    return
+                self._fetching = True
             try:
-                fetchers.submit(callback, finished)
+                self._fetchers.submit(self._fetch_all)
             except RuntimeError:  # the runner is closing: fetch here
-                callback(finished)
+                self._fetch_all()
 
         handle.add_done_callback(fetch)
 
-    def _outcome(self, call: StepCall, finished: Future[Any]) -> Any:
+    def _fetch_all(self) -> None:
+        while True:
+            with self._fetch_lock:
+                batch, self._to_fetch = self._to_fetch, []
+                if not batch:
+                    self._fetching = False
+                    return
+            fetched: list[tuple[Future[Any], Callable[[object], None]]] = []
+            others: list[tuple[Future[Any], Callable[[object], None]]] = []
+            for entry in batch:
+                (fetched if entry[0].status == "finished" else others).append(entry)
+            try:
+                values = self.client.gather([f for f, _ in fetched]) if fetched else []
+            except Exception:  # one of them is gone: each fetches its own outcome
+                others, values = batch, []
+            for (_, done), value in zip(fetched, values, strict=False):
+                done(_Fetched(value))
+            for finished, done in others:
+                done(finished)
+
+    def _outcome(self, call: StepCall, finished: Future[Any] | _Fetched) -> Any:
         from distributed.client import FutureCancelledError
         from distributed.scheduler import KilledWorker
 
+        if isinstance(finished, _Fetched):
+            return finished.value
         try:
             return finished.result()
         except KilledWorker:
@@ -221,6 +233,15 @@ class DaskRunner(EngineRunner["Future[Any]"]):
         if started:
             return "its Dask task was already running on a worker, which runs it to its end"
         return "its Dask task was dropped before it started"
+
+
+class _Fetched:
+    """The output of a finished attempt, fetched with others in one gather."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
 def _executing(key: str, dask_worker: Any) -> bool:

@@ -68,12 +68,16 @@ async def execute(
     Cancellation of the caller propagates (after every running step is recorded as
     cancelled and, with ``emit``, :class:`RunFinished` is reported).
     """
+    reused: list[StepResult] = []
+    if journal is not None:
+        run_id = journal.run_id
+        if seed is None:  # the stored steps that need not run again, reused at once
+            seed = journal.seed(plan, inputs)
+            reused = list(seed.values())
     state = RunState(plan, inputs, fail_fast=options.fail_fast, seed=seed)
     if runner is None:
         runner = LocalRunner(options.max_threads)
-    if journal is not None:
-        run_id = journal.run_id
-    run = _Run(state, runner, options, emit, run_id or uuid.uuid4().hex, journal)
+    run = _Run(state, runner, options, emit, run_id or uuid.uuid4().hex, journal, reused)
     if journal is None:
         return await run.execute()
     return await journal.recording(run.execute)
@@ -88,6 +92,7 @@ class _Run:
         emit: Emit | None,
         run_id: str,
         journal: Journal | None = None,
+        reused: list[StepResult] | None = None,
     ) -> None:
         self.state = state
         self.calls = state.plan.calls
@@ -103,6 +108,8 @@ class _Run:
         self.queue_tasks = 0
         #: What became of each step's attempt its cancellation interrupted, by step id.
         self.cancelled_hows: dict[str, str] = {}
+        #: Stored results reused before the run started, reported after RunStarted.
+        self.reused = reused or []
 
     async def execute(self) -> WorkflowResult:
         started_at = datetime.now(timezone.utc)
@@ -110,6 +117,8 @@ class _Run:
         if self.emit is not None:
             inputs = MappingProxyType(dict(self.state.inputs))
             self.emit(RunStarted(self.name, run_id=self.run_id, inputs=inputs))
+            for result in self.reused:
+                self._finished(result)
         try:
             with anyio.move_on_after(self.options.timeout) as deadline:
                 async with anyio.create_task_group() as self.task_group:
@@ -188,16 +197,13 @@ class _Run:
             result = self.journal.ended(result, self.calls[result.step_id].step.persist)
         ready = self.state.record(result)
         if self.emit is not None:
-            self.emit(
-                StepFinished(
-                    self.name,
-                    run_id=self.run_id,
-                    step_id=result.step_id,
-                    kind=result.kind,
-                    result=result,
-                )
-            )
+            self._finished(result)
         return ready
+
+    def _finished(self, result: StepResult) -> None:
+        assert self.emit is not None
+        run_id, step_id, kind = self.run_id, result.step_id, result.kind
+        self.emit(StepFinished(self.name, run_id=run_id, step_id=step_id, kind=kind, result=result))
 
     async def _execute_step(self, call: StepCall) -> StepResult:
         step = call.step
@@ -214,8 +220,9 @@ class _Run:
                     if step.for_each is None
                     else step.evaluate_items(state.inputs, state.outputs)
                 )
+                prepared = None
                 if self.journal is not None:
-                    stored = self._stored(step, items)
+                    stored, prepared = self._stored(step, items)
                     if stored is not None:
                         return stored
             except ExpressionError as exc:
@@ -224,8 +231,8 @@ class _Run:
                 if self.journal is not None:  # a fan-out is recorded as one attempt
                     await self.journal.check_lease()
                     self.journal.started(step, 1)
-                return await self._fan_out(call, attempts, items)
-            return await self._attempts(call, attempts)
+                return await self._fan_out(call, attempts, items, prepared)
+            return await self._attempts(call, attempts, kwargs=prepared)
         except get_cancelled_exc_class():
             result = attempts.ended(StepStatus.CANCELLED, None)
             how = self.cancelled_hows.pop(step.id, None)
@@ -238,10 +245,11 @@ class _Run:
             return dataclasses.replace(result, cancelled_how=self.runner.cancelled_how(call))
         return result
 
-    def _stored(self, step: Step, items: list[Any] | None) -> StepResult | None:
+    def _stored(self, step: Step, items: list[Any] | None) -> tuple[StepResult | None, Any]:
         """The stored result that stands for running ``step`` now, if there is one: its
-        input key covers every item's inputs for a ``for_each`` step. Inputs that cannot
-        be evaluated reuse nothing: the attempts then fail as in any run."""
+        input key covers every item's inputs for a ``for_each`` step. Else the inputs
+        the key was made of, for the first attempt (of each item), so they are evaluated
+        once; ``None`` if they cannot be: the attempts then fail as in any run."""
         assert self.journal is not None
         state = self.state
         try:
@@ -253,23 +261,29 @@ class _Run:
                     for index, item in enumerate(items)
                 ]
         except ExpressionError:
-            return None
-        return self.journal.reuse(step, step.target_name, inputs)
+            return None, None
+        return self.journal.reuse(step, inputs), inputs
 
     async def _attempts(
-        self, call: StepCall, attempts: StepAttempts, each: tuple[Any, int] | None = None
+        self,
+        call: StepCall,
+        attempts: StepAttempts,
+        each: tuple[Any, int] | None = None,
+        kwargs: dict[str, Any] | None = None,
     ) -> StepResult:
         """Attempts of one step (or of one item of it) until one succeeds, or the step
-        has no retries left or the error is not worth one."""
+        has no retries left or the error is not worth one; ``kwargs``: the first
+        attempt's inputs, if evaluated already (each retry evaluates them anew)."""
         step = call.step
         item = None if each is None else each[1]
         # Without a cap or a timeout an attempt is the bare call: two frames fewer.
         bare = self.slots is None and step.timeout is None
         while True:
-            try:
-                kwargs = step.evaluate_inputs(self.state.inputs, self.state.outputs, each)
-            except ExpressionError as exc:
-                return attempts.ended(StepStatus.FAILED, exc)
+            if kwargs is None:
+                try:
+                    kwargs = step.evaluate_inputs(self.state.inputs, self.state.outputs, each)
+                except ExpressionError as exc:
+                    return attempts.ended(StepStatus.FAILED, exc)
             journal = self.journal if each is None else None  # items: recorded as one
             if journal is not None:
                 await journal.check_lease()
@@ -315,6 +329,7 @@ class _Run:
                             item=item,
                         )
                     )
+                kwargs = None
                 await anyio.sleep(delay)
                 continue
             finally:
@@ -322,11 +337,18 @@ class _Run:
             return attempts.ended(StepStatus.SUCCEEDED, None, output)
 
     async def _fan_out(
-        self, call: StepCall, attempts: StepAttempts, items: list[Any]
+        self,
+        call: StepCall,
+        attempts: StepAttempts,
+        items: list[Any],
+        prepared: list[dict[str, Any]] | None = None,
     ) -> StepResult:
         """A ``for_each`` step: each item's attempts, at most ``max_concurrency`` items
-        at once; the first item that fails stops the others and fails the step."""
+        at once; the first item that fails stops the others and fails the step. Its
+        usage is the list of the items' usages, if any reported one. ``prepared``: each
+        item's inputs for its first attempt, if evaluated already."""
         outputs: list[Any] = [None] * len(items)
+        usages: list[Any] = [None] * len(items)
         failures: list[tuple[int, StepResult]] = []
         indexes = iter(range(len(items)))
         workers = call.step.max_concurrency or len(items)
@@ -337,7 +359,8 @@ class _Run:
             for index in indexes:
                 each = StepAttempts(call.step, call.retry_on)
                 try:
-                    result = await self._attempts(call, each, (items[index], index))
+                    kwargs = None if prepared is None else prepared[index]
+                    result = await self._attempts(call, each, (items[index], index), kwargs)
                 finally:
                     attempts.attempts += each.attempts
                 if result.status is not StepStatus.SUCCEEDED:
@@ -345,14 +368,19 @@ class _Run:
                     scope.cancel()
                     return
                 outputs[index] = result.output
+                usages[index] = result.usage
 
         async with anyio.create_task_group() as items_group:
             for _ in range(min(workers, len(items))):
                 items_group.start_soon(work, items_group.cancel_scope)
+        usage = usages if any(usage is not None for usage in usages) else None
         if not failures:
-            return attempts.ended(StepStatus.SUCCEEDED, None, outputs)
+            return dataclasses.replace(
+                attempts.ended(StepStatus.SUCCEEDED, None, outputs), usage=usage
+            )
         index, failed = failures[0]
-        return dataclasses.replace(attempts.ended(failed.status, failed.error), item=index)
+        ended = attempts.ended(failed.status, failed.error)
+        return dataclasses.replace(ended, item=index, usage=usage)
 
     async def _bounded(self, call: StepCall, kwargs: dict[str, Any], item: int | None) -> Any:
         """One attempt under the run's concurrency cap and the step's timeout."""

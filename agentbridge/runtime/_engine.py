@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import abc
 import contextvars
+import functools
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 from anyio import CancelScope, get_cancelled_exc_class
 
@@ -49,19 +51,114 @@ class RemoteTraceback(Exception):
         return str(self.args[0])
 
 
+class _Attempt:
+    """One attempt on its way through the engine."""
+
+    __slots__ = ("call", "done", "handle", "key", "kwargs", "outcome", "submitted")
+
+    def __init__(self, call: StepCall, kwargs: dict[str, Any], key: str) -> None:
+        self.call = call
+        self.kwargs = kwargs
+        self.key = key
+        self.handle: Any = None
+        #: ``(True, output)`` or ``(False, exception)``, once it is known.
+        self.outcome: tuple[bool, Any] | None = None
+        self.submitted = anyio.Event()
+        self.done = anyio.Event()
+
+
+class _Loop:
+    """What one event loop's attempts on one runner share: the batch being gathered for
+    submission, and the outcomes waiting to wake the loop. Engine threads wake it once
+    per burst of outcomes, not once per attempt."""
+
+    __slots__ = ("attempts", "batch", "lock", "schedule", "waking", "woken")
+
+    def __init__(self, schedule: Callable[..., object]) -> None:
+        self.schedule = schedule
+        self.attempts = 0
+        self.batch: list[_Attempt] = []
+        self.lock = threading.Lock()
+        self.woken: list[_Attempt] = []
+        self.waking = False
+
+    def wake(self, attempt: _Attempt, outcome: tuple[bool, Any]) -> None:
+        """From any thread: record ``attempt``'s outcome and have the loop set its
+        ``done``."""
+        attempt.outcome = outcome
+        with self.lock:
+            self.woken.append(attempt)
+            if self.waking:  # a wake-up is already on its way, and takes this along
+                return
+            self.waking = True
+        try:
+            self.schedule(self._set_done)
+        except RuntimeError:  # the run's loop has ended: nobody waits any more
+            pass
+
+    def _set_done(self) -> None:
+        with self.lock:
+            woken, self.woken, self.waking = self.woken, [], False
+        for attempt in woken:
+            attempt.done.set()
+
+    def submitted(self, batch: list[_Attempt]) -> None:
+        """On the loop: ``batch`` went through submission (an attempt the engine refused
+        has its outcome)."""
+        for attempt in batch:
+            if attempt.handle is None and attempt.outcome is None:  # interrupted
+                attempt.outcome = (False, RunnerError("the attempt could not be submitted"))
+                attempt.done.set()
+            attempt.submitted.set()
+
+
 class EngineRunner(StepRunner, Generic[Handle]):
     """A runner on a distributed engine: started once (off the loop), used by many runs
     from any thread and loop, closed by its owner. Subclasses say how to open and shut
     the engine, submit one attempt, learn its outcome and cancel it."""
 
-    __slots__ = ("__weakref__", "_lock", "_state", "capacity", "capacity_hint")
+    __slots__ = (
+        "__weakref__",
+        "_lock",
+        "_loops",
+        "_state",
+        "address",
+        "capacity",
+        "capacity_hint",
+        "connect_timeout",
+    )
 
     #: The engine's name, for messages.
     engine: str
     #: The extra that installs it.
     extra: str
 
-    def __init__(self, capacity: int | None) -> None:
+    #: What the runner starts when given no address, for messages.
+    own: str
+
+    def __init_subclass__(cls, *, engine: str, extra: str, own: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.engine, cls.extra, cls.own = engine, extra, own
+
+    def __init__(
+        self,
+        address: str | None,
+        capacity: int | None,
+        own_options: Mapping[str, object],
+        connect_timeout: float,
+    ) -> None:
+        given = [
+            name
+            for name, value in own_options.items()
+            if (value if isinstance(value, Mapping) else value is not None)
+        ]
+        if address is not None and given:
+            raise ConfigurationError(
+                f"a {type(self).__name__} given an address connects to that cluster: leave "
+                f"out the {self.own}'s options ({', '.join(own_options)})"
+            )
+        self.address = address
+        self.connect_timeout = connect_timeout
         if capacity is not None and (
             isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
         ):
@@ -76,6 +173,8 @@ class EngineRunner(StepRunner, Generic[Handle]):
         self.capacity = capacity or 1
         self._lock = threading.Lock()
         self._state = "new"
+        #: The loops awaiting attempts on this runner now, by their anyio token.
+        self._loops: dict[anyio.lowlevel.EventLoopToken, _Loop] = {}
 
     def __enter__(self: Any) -> Any:
         self.start()
@@ -116,6 +215,14 @@ class EngineRunner(StepRunner, Generic[Handle]):
             if started:
                 self._shutdown()
 
+    def _unreachable(self, exc: BaseException) -> RunnerError:
+        """The error of :meth:`start` for an :attr:`address` it could not reach."""
+        return RunnerError(
+            f"the {self.engine} cluster at {self.address} could not be reached within "
+            f"{self.connect_timeout:g} s ({type(exc).__name__}: {exc}); check the address "
+            f"and that the cluster runs"
+        )
+
     def on_loop(self, call: StepCall) -> bool:
         """Never: every attempt runs on the engine."""
         return False
@@ -143,52 +250,76 @@ class EngineRunner(StepRunner, Generic[Handle]):
         return _cancelled_how.get() or f"its {self.engine} task was cancelled"
 
     async def run(self, call: StepCall, kwargs: dict[str, Any]) -> Any:
-        """Submit one attempt off the loop, await its outcome without a thread, and
+        """Submit one attempt off the loop, with the others of this loop that are ready
+        now (one thread hop for all of them), await its outcome without a thread, and
         cancel the engine's task if this is cancelled."""
-        key = f"{call.step.id}-{uuid.uuid4().hex}"  # never deduplicated, never cached
         _cancelled_how.set(None)
-        woken = anyio.Event()
-        schedule = thread_safe_scheduler()
-        box: list[tuple[bool, Any]] = []
-
-        def done(finished: object) -> None:
-            # In a thread of the engine's: fetching the outcome may block here.
-            try:
-                box.append((True, self._outcome(call, finished)))
-            except BaseException as exc:
-                box.append((False, exc))
-            try:
-                schedule(woken.set)
-            except RuntimeError:  # the run's loop has ended: nobody waits any more
-                pass
-
-        # Shielded: once submitted, the handle is ours to cancel.
-        with CancelScope(shield=True):
-            handle = await anyio.to_thread.run_sync(self._submit_checked, call, kwargs, key, done)
+        token = anyio.lowlevel.current_token()
+        loop = self._loops.get(token)
+        if loop is None:  # only this loop's thread writes its key: no lock needed
+            loop = self._loops[token] = _Loop(thread_safe_scheduler())
+        # Never deduplicated, never cached: a fresh key per attempt.
+        attempt = _Attempt(call, kwargs, f"{call.step.id}-{uuid.uuid4().hex}")
+        loop.attempts += 1
         try:
-            await woken.wait()
+            return await self._attempt(loop, attempt)
+        finally:
+            loop.attempts -= 1
+            if not loop.attempts:
+                del self._loops[token]
+
+    async def _attempt(self, loop: _Loop, attempt: _Attempt) -> Any:
+        batch = loop.batch
+        batch.append(attempt)
+        if len(batch) == 1:  # the first attempt of a batch submits it
+            # Shielded: once submitted, the handles are ours to cancel.
+            with CancelScope(shield=True):
+                await anyio.lowlevel.checkpoint()  # the attempts ready now join it
+                loop.batch = []
+                try:
+                    await anyio.to_thread.run_sync(self._submit_all, batch, loop)
+                finally:
+                    loop.submitted(batch)
+        try:
+            await attempt.done.wait()
         except get_cancelled_exc_class():
             with CancelScope(shield=True):
-                how = await anyio.to_thread.run_sync(self._cancel, handle)
-            _cancelled_how.set(how)
+                await attempt.submitted.wait()
+                if attempt.handle is not None:
+                    how = await anyio.to_thread.run_sync(self._cancel, attempt.handle)
+                    _cancelled_how.set(how)
             raise
-        ok, value = box[0]
+        assert attempt.outcome is not None
+        ok, value = attempt.outcome
         if not ok:
             raise value
         if isinstance(value, Unpicklable):
             raise RunnerError(
-                f"step {call.step.id!r} returned a value that cannot be pickled back from "
-                f"its {self.engine} worker ({value.why}); return plain data"
+                f"step {attempt.call.step.id!r} returned a value that cannot be pickled "
+                f"back from its {self.engine} worker ({value.why}); return plain data"
             )
         return value.value
 
-    def _submit_checked(
-        self,
-        call: StepCall,
-        kwargs: dict[str, Any],
-        key: str,
-        done: Callable[[object], None],
-    ) -> Handle:
+    def _submit_all(self, batch: list[_Attempt], loop: _Loop) -> None:
+        """In a worker thread: submit each attempt of ``batch``, and have the engine
+        record its outcome and wake ``loop`` when it is done."""
+        for attempt in batch:
+            try:
+                attempt.handle = self._submit_checked(attempt.call, attempt.kwargs, attempt.key)
+            except Exception as exc:
+                loop.wake(attempt, (False, exc))
+                continue
+            self._when_done(attempt.handle, functools.partial(self._finished, attempt, loop))
+
+    def _finished(self, attempt: _Attempt, loop: _Loop, finished: object) -> None:
+        # In a thread of the engine's: fetching the outcome may block here.
+        try:
+            outcome: tuple[bool, Any] = (True, self._outcome(attempt.call, finished))
+        except BaseException as exc:
+            outcome = (False, exc)
+        loop.wake(attempt, outcome)
+
+    def _submit_checked(self, call: StepCall, kwargs: dict[str, Any], key: str) -> Handle:
         state = self._state
         if state != "started":
             fix = "make a new one" if state == "closed" else "call its start() first"
@@ -197,7 +328,7 @@ class EngineRunner(StepRunner, Generic[Handle]):
                 f"{'closed' if state == 'closed' else 'never started'}; {fix}"
             )
         try:
-            handle = self._submit(call, kwargs, key)
+            return self._submit(call, kwargs, key)
         except RunnerError:
             raise
         except Exception as exc:
@@ -206,8 +337,6 @@ class EngineRunner(StepRunner, Generic[Handle]):
                 f"({type(exc).__name__}: {exc}); check that its inputs can be pickled and "
                 f"the engine is reachable"
             ) from None
-        self._when_done(handle, done)
-        return handle
 
     @abc.abstractmethod
     def _open(self) -> int:

@@ -10,17 +10,18 @@ the last batch: those steps run again on resume, which at-least-once allows.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
 
-from .._exceptions import ConfigurationError, ResumeError, StoreError
+from .._exceptions import ConfigurationError, ExpressionError, ResumeError, StoreError
 from ..workflow import Step
 from . import _json
 from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
@@ -33,9 +34,22 @@ from ._store import (
     StoredRun,
     StoredStep,
     Write,
+    maker,
 )
 
+if TYPE_CHECKING:
+    from ._plan import Plan
+
 __all__ = ("Journal",)
+
+_make_result = maker(StepResult)
+#: The fields of a reused step's result that are the same for every one: all of them
+#: given, so the result is made without a merge.
+_REUSED: dict[str, Any] = {
+    field.name: field.default
+    for field in dataclasses.fields(StepResult)
+    if field.default is not dataclasses.MISSING
+} | {"status": StepStatus.SUCCEEDED, "reused": True}
 
 
 class Journal:
@@ -155,18 +169,56 @@ class Journal:
 
     # --- told by the driver, synchronously -----------------------------------------------
 
-    def reuse(self, step: Step, target: str, kwargs: Any) -> StepResult | None:
+    def seed(self, plan: Plan, inputs: Mapping[str, Any]) -> dict[str, StepResult]:
+        """The stored results that stand for running their steps, found before the run
+        starts: from the roots on, each step whose dependencies are all reused, whose
+        condition holds and whose input key matches, by step id, in that order.
+
+        Only stored outputs and the run's inputs are evaluated here, plain JSON data,
+        so nothing a step could observe happens twice; the steps after one that runs
+        again are decided by :meth:`reuse` as they start.
+        """
+        stored = self.stored
+        if stored is None:
+            return {}
+        records, outputs = stored.steps, self._outputs
+        seeded: dict[str, StepResult] = {}
+        known: dict[str, Any] = {}  # the outputs of the steps reused so far
+        waiting = dict(plan.indegree)
+        ready = list(plan.roots)
+        for step_id in ready:  # grows as steps are reused
+            record = records.get(step_id)
+            if record is None or record.status != "succeeded" or step_id not in outputs:
+                continue
+            step = plan.calls[step_id].step
+            try:
+                if not step.evaluate_condition(inputs, known):
+                    continue
+                if step.for_each is None:
+                    kwargs: Any = step.evaluate_inputs(inputs, known)
+                else:
+                    items = step.evaluate_items(inputs, known)
+                    kwargs = [
+                        step.evaluate_inputs(inputs, known, (item, index))
+                        for index, item in enumerate(items)
+                    ]
+            except ExpressionError:
+                continue
+            if record.input_key is None or _key(step, kwargs) != record.input_key:
+                continue
+            seeded[step_id] = self._reused(step, record)
+            known[step_id] = outputs[step_id]
+            for dependent in plan.dependents[step_id]:
+                waiting[dependent] -= 1
+                if not waiting[dependent]:
+                    ready.append(dependent)
+        return seeded
+
+    def reuse(self, step: Step, kwargs: Any) -> StepResult | None:
         """The stored result of ``step`` if it can stand for running it with
         ``kwargs`` (its inputs now; a list of them for a ``for_each`` step), else
         ``None`` (and the key is kept for its record)."""
-        # The JSON of [target, version], a newline (never in JSON text), then the
-        # inputs' JSON: unambiguous. The inputs are in the order the step declares them.
-        try:
-            text = f"{_json.dump([target, step.version])}\n{_json.dump(kwargs)}"
-            key: str | None = hashlib.sha256(text.encode()).hexdigest()
-        except _json.NotJson:
-            key = None
-        self._keys[step.id] = key
+        key = self._keys[step.id] = _key(step, kwargs)
         stored = self.stored
         if stored is None or key is None:
             return None
@@ -182,15 +234,18 @@ class Journal:
 
     def _reused(self, step: Step, record: StoredStep) -> StepResult:
         started_at = record.started_at
-        return StepResult(
-            step.id,
-            step.kind,
-            StepStatus.SUCCEEDED,
-            self._outputs[step.id],
-            record.attempts,
-            None if started_at is None else datetime.fromtimestamp(started_at, timezone.utc),
-            record.duration,
-            reused=True,
+        return _make_result(
+            {
+                **_REUSED,
+                "step_id": step.id,
+                "kind": step.kind,
+                "output": self._outputs[step.id],
+                "attempts": record.attempts,
+                "started_at": (
+                    None if started_at is None else datetime.fromtimestamp(started_at, timezone.utc)
+                ),
+                "duration": record.duration,
+            }
         )
 
     async def check_lease(self) -> None:
@@ -227,19 +282,17 @@ class Journal:
         started_at = result.started_at
         self._add(
             StepEnded(
-                StoredStep(
-                    result.step_id,
-                    result.kind,
-                    result.status.value,
-                    result.attempts,
-                    output,
-                    self._keys.get(result.step_id),
-                    not_stored,
-                    started_at=None if started_at is None else started_at.timestamp(),
-                    duration=result.duration,
-                    error_type=None if error is None else type(error).__qualname__,
-                    error_message=None if error is None else str(error),
-                )
+                result.step_id,
+                result.kind,
+                result.status.value,
+                result.attempts,
+                output,
+                self._keys.get(result.step_id),
+                not_stored,
+                None if started_at is None else started_at.timestamp(),
+                result.duration,
+                None if error is None else type(error).__qualname__,
+                None if error is None else str(error),
             )
         )
         return result
@@ -278,8 +331,10 @@ class Journal:
         )
 
     def _add(self, item: Write) -> None:
-        self._pending.append(item)
-        self._wake.set()
+        pending = self._pending
+        if not pending:  # the writer is woken once per batch: _flush empties both
+            self._wake.set()
+        pending.append(item)
 
     # --- the writer task -----------------------------------------------------------------
 
@@ -377,6 +432,22 @@ def _load(text: str, what: str, run_id: str) -> Any:
             f"{what} in run {run_id!r} is not JSON as agentbridge writes it ({exc}): the "
             f"store was modified outside agentbridge; start a new run with another run id"
         ) from None
+
+
+def _key(step: Step, kwargs: Any) -> str | None:
+    """The input key of ``step`` run with ``kwargs``, or ``None`` if they are not JSON."""
+    try:
+        text = _key_prefix(step.target_name, step.version) + _json.dump(kwargs)
+    except _json.NotJson:
+        return None
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_prefix(target: str, version: str | None) -> str:
+    # The JSON of [target, version], a newline (never in JSON text), then the inputs'
+    # JSON: unambiguous. The inputs are in the order the step declares them.
+    return f"{_json.dump([target, version])}\n"
 
 
 def _with_not_stored(result: StepResult, reason: str) -> StepResult:

@@ -17,7 +17,6 @@ from typing import Any
 __all__ = ("NotJson", "dump", "load")
 
 _SCALARS = frozenset({str, int, bool, type(None)})
-# Made once: json.loads builds a new decoder on every call given an option.
 
 
 class NotJson(Exception):
@@ -26,7 +25,8 @@ class NotJson(Exception):
 
 def _check(value: Any) -> None:
     # Recursive: cheaper than a stack of our own for the small values steps pass; a
-    # value nested beyond the recursion limit is refused by dump.
+    # value nested beyond the recursion limit is refused by dump. Scalars in a list or
+    # dict are checked in place: a call each would double the cost of a flat value.
     kind = type(value)
     if kind in _SCALARS:
         return
@@ -35,15 +35,22 @@ def _check(value: Any) -> None:
             raise NotJson(f"it holds the float {value!r}, which JSON cannot represent")
     elif kind is list:
         for item in value:
-            _check(item)
+            if type(item) not in _SCALARS:
+                _check(item)
     elif kind is dict:
         for key, item in value.items():
             if type(key) is not str:
                 kind_name = type(key).__name__
                 raise NotJson(f"it has the {kind_name} key {key!r}; JSON keys are str")
-            _check(item)
+            if type(item) not in _SCALARS:
+                _check(item)
     else:
         raise NotJson(f"it holds a {kind.__qualname__}, which is not a JSON type")
+
+
+# Made once, and without the cycle check: a checked value has no cycle (_check would
+# have recursed forever), and json.dumps given any option builds a new encoder per call.
+_dumps = json.JSONEncoder(check_circular=False).encode
 
 
 def dump(value: Any, *, sort_keys: bool = False) -> str:
@@ -54,7 +61,7 @@ def dump(value: Any, *, sort_keys: bool = False) -> str:
     try:
         _check(value)
         # Checked, so json.dumps's own fast path is right: no tuple or NaN is left.
-        return json.dumps(value, sort_keys=sort_keys)
+        return json.dumps(value, sort_keys=True) if sort_keys else _dumps(value)
     except RecursionError:
         raise NotJson("it nests too deep to encode") from None
 
@@ -63,6 +70,7 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# Made once: json.loads builds a new decoder on every call given an option.
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
@@ -75,6 +83,13 @@ def load(text: object) -> Any:
     if type(text) is not str:
         raise ValueError(f"a {type(text).__name__} where JSON text should be")
     try:
-        return _DECODER.decode(text)
+        # What dump writes has no whitespace around it, so raw_decode reads it whole
+        # without decode's two regular-expression matches; anything else takes decode,
+        # which allows that whitespace and says what is wrong.
+        try:
+            value, end = _DECODER.raw_decode(text)
+        except ValueError:
+            end = -1
+        return value if end == len(text) else _DECODER.decode(text)
     except RecursionError:
         raise ValueError("JSON nested too deep to read") from None

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import ConfigurationError, RunnerError, WorkerCrashedError
+from .._exceptions import RunnerError, WorkerCrashedError
 from ._engine import EngineRunner, RemoteTraceback
 from ._plan import StepCall
 from ._worker import call_on_engine
@@ -29,7 +30,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CANCEL_GRACE = 2.0
 
 
-class RayRunner(EngineRunner["ObjectRef[Any]"]):
+class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="local Ray"):
     """Runs steps as Ray tasks: on the cluster at ``address``, or on a local Ray of the
     runner's own.
 
@@ -58,6 +59,9 @@ class RayRunner(EngineRunner["ObjectRef[Any]"]):
 
     :param address: a cluster's address (``"ray://10.0.0.5:10001"``, ``"auto"``), or
         ``None`` for a local Ray of the runner's own
+    :param connect_timeout: seconds to reach ``address`` (a TCP connection to its host
+        and port) before :meth:`start` fails; ``ray.init`` itself would retry an
+        address nothing listens at for minutes
     :param num_cpus: the local Ray's CPUs (default: the machine's)
     :param temp_dir: the local Ray's session folder (default: Ray's, under ``/tmp/ray``)
     :param init_options: more keyword arguments for ``ray.init``
@@ -68,27 +72,20 @@ class RayRunner(EngineRunner["ObjectRef[Any]"]):
     .. versionadded:: 0.2
     """
 
-    __slots__ = ("_owned", "_remote", "address", "init_options")
-
-    engine = "Ray"
-    extra = "ray"
+    __slots__ = ("_owned", "_remote", "init_options")
 
     def __init__(
         self,
         address: str | None = None,
         *,
+        connect_timeout: float = 10.0,
         num_cpus: int | None = None,
         temp_dir: str | None = None,
         init_options: Mapping[str, Any] | None = None,
         capacity: int | None = None,
     ) -> None:
-        if address is not None and (num_cpus is not None or temp_dir is not None):
-            raise ConfigurationError(
-                "a RayRunner given an address connects to that cluster: leave out the "
-                "local Ray's options (num_cpus, temp_dir)"
-            )
-        super().__init__(capacity)
-        self.address = address
+        own = {"num_cpus": num_cpus, "temp_dir": temp_dir}
+        super().__init__(address, capacity, own, connect_timeout)
         options: dict[str, Any] = {"include_dashboard": False}
         if address is None:
             options["_node_ip_address"] = "127.0.0.1"
@@ -113,6 +110,7 @@ class RayRunner(EngineRunner["ObjectRef[Any]"]):
                 f"address to use that session"
             )
         if not ray.is_initialized():
+            self._probe()
             try:
                 ray.init(self.address, **self.init_options)
             except Exception as exc:
@@ -124,6 +122,18 @@ class RayRunner(EngineRunner["ObjectRef[Any]"]):
             self._owned = True
         self._remote = ray.remote(max_retries=0, retry_exceptions=False)(call_on_engine)
         return int(ray.cluster_resources().get("CPU", 1))
+
+    def _probe(self) -> None:
+        """Fail within :attr:`connect_timeout` if nothing listens at :attr:`address`
+        (``host:port`` or ``ray://host:port``; ``"auto"`` and the like are Ray's to
+        resolve)."""
+        host, _, port = (self.address or "").rpartition("://")[2].rpartition(":")
+        if not host or not port.isdigit():
+            return
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), self.connect_timeout).close()
+        except OSError as exc:
+            raise self._unreachable(exc) from None
 
     def _shutdown(self) -> None:
         import ray

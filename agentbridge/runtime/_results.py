@@ -99,7 +99,9 @@ class StepResult:
     not_stored: str | None = field(default=None, kw_only=True)
     #: What the step reported using, such as an agent framework's token counts (its own
     #: usage object: pydantic-ai's ``RunUsage``, the OpenAI Agents SDK's ``Usage``,
-    #: LangChain's usage metadata by model name), or ``None``. See
+    #: LangChain's usage metadata by model name), or ``None``. A ``for_each`` step's is
+    #: the list of its items' usages, in item order (``None`` for an item that reported
+    #: none or did not finish), or ``None`` if none reported any. See
     #: :class:`~agentbridge.integrations.StepOutput`.
     usage: Any = field(default=None, kw_only=True)
     #: For a ``for_each`` step that failed or timed out: the index of the item whose

@@ -209,8 +209,10 @@ class Executor:
         """Run the workflow on the calling task's loop, yielding its events as they happen.
 
         The last event is :class:`~agentbridge.RunFinished`, whose result says how the
-        run ended: a stream does not raise for a failed step. Stopping early cancels
-        the run; close the stream when you do (``contextlib.aclosing``).
+        run ended: a stream does not raise for a failed step. An error that ends the
+        stream (the store failed, a setting broke) is raised as itself, never wrapped
+        in an exception group. Stopping early cancels the run; close the stream when
+        you do (``contextlib.aclosing``).
 
         :raises WorkflowValidationError: for missing or unknown inputs, before any event
         """
@@ -227,9 +229,10 @@ class Executor:
     ) -> Iterator[Event]:
         """The events of a run, from synchronous code, through the bridge.
 
-        Works in every host, like :meth:`run`. Stopping early cancels the run; close
-        the iterator when you do (``contextlib.closing``). Without ``timeout``, the
-        bridge's default timeout, if set, bounds the wait for each event.
+        Works in every host, like :meth:`run`, and raises as :meth:`stream` does.
+        Stopping early cancels the run; close the iterator when you do
+        (``contextlib.closing``). Without ``timeout``, the bridge's default timeout, if
+        set, bounds the wait for each event.
 
         :raises WorkflowValidationError: for missing or unknown inputs, before any event
         """
@@ -302,9 +305,9 @@ class Executor:
         ) from error
 
     # A consumer that stops early closes the generator, raising GeneratorExit at the
-    # yield. Returning there leaves the event channel normally, which cancels the run;
-    # letting an exception into the channel's task group would wrap it in a group, so
-    # the sync stream also carries errors of the bridge out of the channel first.
+    # yield. Returning there leaves the event channel normally, which cancels the run.
+    # An exception the channel's task group saw would come out wrapped in a group, so
+    # the channel carries every error out of it and raises it alone, as run() would.
 
     async def _stream(
         self, values: dict[str, Any], options: RunOptions, run_id: str | None
@@ -345,12 +348,14 @@ class Executor:
     ) -> AsyncIterator[MemoryObjectReceiveStream[Event]]:
         journal = await self._open(values, run_id)
         send, receive = anyio.create_memory_object_stream[Event](math.inf)
-        failures: list[StoreError] = []
+        failures: list[Exception] = []
         async with anyio.create_task_group() as task_group:
             task_group.start_soon(self._feed, send, values, options, run_id, journal, failures)
             try:
                 with receive:
                     yield receive
+            except Exception as exc:  # e.g. a setting the bridge read as the stream closed
+                failures.append(exc)
             finally:
                 task_group.cancel_scope.cancel()
         if failures:  # raised here, not in the task group, which would wrap it in a group
@@ -363,7 +368,7 @@ class Executor:
         options: RunOptions,
         run_id: str | None,
         journal: Journal | None,
-        failures: list[StoreError],
+        failures: list[Exception],
     ) -> None:
         def emit(event: Event) -> None:
             try:
@@ -374,7 +379,7 @@ class Executor:
         with send:
             try:
                 await self._execute(values, options, run_id, journal, emit)
-            except StoreError as exc:  # the lease was lost, or the store failed
+            except Exception as exc:  # e.g. the lease was lost, or the store failed
                 failures.append(exc)
 
     def _runner(self, options: RunOptions) -> StepRunner | None:

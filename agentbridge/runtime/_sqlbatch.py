@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._store import AttemptEnded, AttemptStarted, RunEnded, StepEnded, StoredStep, Write
+from ._store import AttemptEnded, AttemptStarted, RunEnded, StepEnded, Write
 
 if TYPE_CHECKING:
     import sqlite3
@@ -25,8 +25,8 @@ _CLOSE_ATTEMPT = (
     "error_message = ? WHERE run_id = ? AND step_id = ? AND owner = ? AND status = 'running'"
 )
 _UPSERT_STEP = (
-    "INSERT INTO steps (run_id, step_id, kind, status, attempts, started_at, duration, "
-    "error_type, error_message, output, input_key, not_stored) "
+    "INSERT INTO steps (run_id, step_id, kind, status, attempts, output, input_key, "
+    "not_stored, started_at, duration, error_type, error_message) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (run_id, step_id) DO UPDATE SET kind = excluded.kind, "
     "status = excluded.status, attempts = excluded.attempts, "
@@ -52,28 +52,27 @@ def apply_batch(
     steps: dict[str, tuple[Any, ...]] = {}
     ended: RunEnded | None = None
 
-    def close(step_id: str, status: str, at: float, kind: str | None, text: str | None) -> None:
+    def close(step_id: str, status: str, at: float, error: str | None, text: str | None) -> None:
         row = open_rows.pop(step_id, None)
         if row is None:  # started in an earlier batch: its row is in the table
-            closes.append((status, at, kind, text, run_id, step_id, owner))
+            closes.append((status, at, error, text, run_id, step_id, owner))
         else:
-            row[4:] = [status, row[5], at - row[5], kind, text]
+            row[4:] = [status, row[5], at - row[5], error, text]
 
     for item in writes:
-        if isinstance(item, AttemptStarted):
-            row = [run_id, item.step_id, item.attempt, owner, "running", item.started_at]
-            row += [None, None, None]
-            open_rows[item.step_id] = row
+        if isinstance(item, StepEnded):  # the most common: first
+            step_id, _, status, _, _, _, _, started_at, duration, error_type, text = item
+            close(step_id, status, (started_at or now) + (duration or 0.0), error_type, text)
+            steps[step_id] = (run_id, *item)
+        elif isinstance(item, AttemptStarted):
+            step_id, step_kind, attempt, started_at = item
+            row = [run_id, step_id, attempt, owner, "running", started_at, None, None, None]
+            open_rows[step_id] = row
             inserts.append(row)
-            steps[item.step_id] = (run_id, item.step_id, item.kind, "running", item.attempt)
-            steps[item.step_id] += (item.started_at, None, None, None, None, None, None)
+            steps[step_id] = (run_id, step_id, step_kind, "running", attempt)
+            steps[step_id] += (None, None, None, started_at, None, None, None)
         elif isinstance(item, AttemptEnded):
-            close(item.step_id, item.status, item.ended_at, item.error_type, item.error_message)
-        elif isinstance(item, StepEnded):
-            step = item.step
-            at = (step.started_at or now) + (step.duration or 0.0)
-            close(step.step_id, step.status, at, step.error_type, step.error_message)
-            steps[step.step_id] = _step_row(run_id, step)
+            close(*item)
         else:
             ended = item
     # Closes first: they end attempts of earlier batches, never the ones inserted now.
@@ -81,32 +80,4 @@ def apply_batch(
     connection.executemany(_INSERT_ATTEMPT, inserts)
     connection.executemany(_UPSERT_STEP, steps.values())
     if ended is not None:
-        connection.execute(
-            _END_RUN,
-            (
-                ended.status,
-                ended.duration,
-                ended.error_type,
-                ended.error_message,
-                ended.outputs,
-                now,
-                run_id,
-            ),
-        )
-
-
-def _step_row(run_id: str, step: StoredStep) -> tuple[Any, ...]:
-    return (
-        run_id,
-        step.step_id,
-        step.kind,
-        step.status,
-        step.attempts,
-        step.started_at,
-        step.duration,
-        step.error_type,
-        step.error_message,
-        step.output,
-        step.input_key,
-        step.not_stored,
-    )
+        connection.execute(_END_RUN, (*ended, now, run_id))

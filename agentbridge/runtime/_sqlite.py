@@ -27,6 +27,7 @@ from ._store import (
     StoredRun,
     StoredStep,
     Write,
+    maker,
 )
 
 if TYPE_CHECKING:
@@ -116,9 +117,10 @@ _STEP_TYPES: _Types = {
     "output": _OPT_STR,
     "input_key": _OPT_STR,
     "not_stored": _OPT_STR,
-    **_OUTCOME,  # last: StoredStep takes these by keyword
+    **_OUTCOME,
 }
 _ATTEMPT_TYPES: _Types = {"step_id": _STR, "attempt": (int,), "status": _STR, **_OUTCOME}
+_make_step = maker(StoredStep)
 _SQL_TYPES = {str: "'text'", int: "'integer'", float: "'real'", type(None): "'null'"}
 
 
@@ -384,21 +386,15 @@ class SqliteRunStore(RunStore):
         if row is None:
             return None
         steps = {}
+        make, names = _make_step, _STEP_TYPES
         for step_row in connection.execute(
             f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY rowid",
             (run_id,),
         ):
             if not step_row[-1]:
                 self._checked(step_row, _STEP_TYPES, "step")
-            # Positional where it can be: the hot path of every resume.
-            step = StoredStep(
-                *step_row[:7],
-                started_at=step_row[7],
-                duration=step_row[8],
-                error_type=step_row[9],
-                error_message=step_row[10],
-            )
-            steps[step.step_id] = step
+            # The hot path of every resume; zip leaves out the row's last column, its check.
+            steps[step_row[0]] = make(dict(zip(names, step_row, strict=False)))
         return StoredRun(**self._checked(row, _RUN_TYPES, "run"), steps=steps)
 
     async def list_runs(self, limit: int = 100) -> list[StoredRun]:

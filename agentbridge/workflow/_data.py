@@ -5,7 +5,9 @@ without end, contain itself, or repeat one object so often that walking it never
 The copy is made in one loop with a stack (no recursion), refuses a container that
 contains itself, and counts every value it copies, so a repeated object costs what it
 repeats, through the same :class:`~._limits.Budget` as YAML text. The workflow then
-holds nothing the caller can change later.
+holds nothing the caller can change later. :func:`tree_problem` checks the values a
+:class:`~agentbridge.Step` or :class:`~agentbridge.Workflow` built in Python is given
+directly, which no copy bounded, before their expressions are compiled by recursion.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ._limits import Budget, LimitExceeded, quote
+from ._limits import DEPTH_CEILING, Budget, LimitExceeded, quote
 
-__all__ = ("DataRefused", "copy_data")
+__all__ = ("DataRefused", "copy_data", "tree_problem")
 
 
 class DataRefused(Exception):
@@ -83,6 +85,47 @@ def copy_data(value: object, budget: Budget) -> Any:
             if not stack:
                 return done
             _put(stack[-1], frame.key, done)
+
+
+def tree_problem(value: object) -> str | None:
+    """Why ``value`` cannot be compiled: a list or mapping in it contains itself, or
+    lists and mappings nest more than :data:`DEPTH_CEILING` deep; ``None`` if it can.
+
+    Walked in one loop with a stack, each list or mapping once, however often it is
+    repeated.
+    """
+    if not _container(value):
+        return None
+    checked: set[int] = set()
+    on_path = {id(value)}
+    stack = [(value, _children(value))]
+    while stack:
+        container, children = stack[-1]
+        for child in children:
+            if not _container(child) or id(child) in checked:
+                continue
+            if id(child) in on_path:
+                return (
+                    "contains itself (a list or mapping in it is one of the lists or "
+                    "mappings it is in): give plain data, or pass the value as a run input"
+                )
+            if len(stack) == DEPTH_CEILING:
+                return (
+                    f"nests lists and mappings more than {DEPTH_CEILING} deep: pass such "
+                    f"data as a run input, which is never compiled"
+                )
+            on_path.add(id(child))
+            stack.append((child, _children(child)))
+            break
+        else:
+            stack.pop()
+            on_path.discard(id(container))
+            checked.add(id(container))
+    return None
+
+
+def _children(container: Any) -> Iterator[Any]:
+    return iter(container.values() if isinstance(container, Mapping) else container)
 
 
 def _leaf(value: object, budget: Budget) -> object:

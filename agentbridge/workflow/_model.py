@@ -18,6 +18,7 @@ from typing import Any, Final, Literal, get_args
 from .._exceptions import ExpressionError, Problem, WorkflowValidationError
 from ..integrations import framework_of
 from ._conditions import Condition, parse_condition
+from ._data import tree_problem
 from ._expressions import Binding, Each, Reference, compile_value, evaluate, references
 from ._limits import LoadLimits, quote
 from ._names import is_name, is_step_id, step_id_problem
@@ -161,6 +162,10 @@ class Step:
             for name, value in inputs.items():
                 if not is_name(name):
                     problems.append(f"input name {quote(name)} must be an identifier")
+                    continue
+                shape = tree_problem(value)
+                if shape is not None:
+                    problems.append(f"input {quote(name)} {shape}")
                     continue
                 try:
                     bindings[name] = compile_value(value)
@@ -552,6 +557,10 @@ def check_structure(
                 )
     for output, value in outputs.items():
         line = (output_lines or {}).get(output)
+        shape = tree_problem(value)
+        if shape is not None:
+            problems.append(Problem(f"output {quote(output)} {shape}", line=line))
+            continue
         try:
             binding = found.output_bindings[output] = compile_value(value)
         except ExpressionError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,34 @@ def test_runs_list_as_json(invoke: Invoke, flaky_file: Path, tmp_path: Path) -> 
     runs = json.loads(invoke("runs", "list", "--store", db, "--json").stdout)
     assert [run["run_id"] for run in runs] == ["two", "one"]
     assert [run["status"] for run in runs] == ["succeeded", "failed"]
+
+
+@pytest.mark.parametrize(
+    ("backend", "loop"),
+    [
+        ("asyncio", "asyncio"),
+        pytest.param(
+            "uvloop",
+            "uvloop",
+            marks=pytest.mark.skipif(sys.platform == "win32", reason="uvloop is POSIX-only"),
+        ),
+        ("trio", "trio"),
+    ],
+)
+def test_resume_runs_on_the_backend_it_is_given(
+    invoke: Invoke, write_workflow: WriteWorkflow, tmp_path: Path, backend: str, loop: str
+) -> None:
+    path = write_workflow(f"""\
+        name: gated
+        steps:
+          - {{id: gate, agent: cli_flaky, inputs: {{key: "{tmp_path.name}-gate"}}}}
+          - {{id: loop, tool: cli_loop, depends_on: [gate]}}
+    """)
+    db = tmp_path / "runs.db"
+    first = invoke("run", path, "--import", STEPS, "--store", db, "--run-id", "g")
+    assert first.exit_code == 1, first.output
+    resumed = invoke(
+        "resume", "g", "--store", db, "--import", STEPS, "--backend", backend, "--json"
+    )
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["steps"]["loop"]["output"] == loop

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 
 import agentbridge as ab
 from agentbridge.bridge._settings import BACKEND_NAMES
-from agentbridge.cli._app import BACKENDS
+from agentbridge.cli._app import cli
+from agentbridge.cli._options import BACKENDS
 
 from ._helpers import STEPS, Invoke, WriteWorkflow
 
@@ -315,6 +318,23 @@ def test_an_unknown_backend_is_a_usage_error(invoke: Invoke, write_workflow: Wri
 
 def test_backend_offers_every_backend_of_the_library() -> None:
     assert BACKENDS == BACKEND_NAMES
+
+
+def test_every_command_with_a_backend_offers_the_same_choices() -> None:
+    def commands(group: click.Group) -> Iterator[click.Command]:
+        for command in group.commands.values():
+            yield command
+            if isinstance(command, click.Group):
+                yield from commands(command)
+
+    offered = {
+        command.name: tuple(param.type.choices)
+        for command in commands(cli)
+        for param in command.params
+        if param.name == "backend" and isinstance(param.type, click.Choice)
+    }
+    assert set(offered) == {"run", "resume"}
+    assert set(offered.values()) == {BACKENDS}
 
 
 def test_run_refuses_a_missing_file(invoke: Invoke, tmp_path: Path) -> None:

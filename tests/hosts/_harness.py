@@ -269,3 +269,18 @@ def get_all(
             )
 
     return asyncio.run(main())
+
+
+def probe_outputs(
+    response: httpx.Response, n: int, request_id: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The body of a run of the probe workflow for ``n``, and the outputs of its steps
+    ``describe`` and ``offload``, checked to answer request ``request_id`` on one loop."""
+    assert response.status_code == 200, response.text
+    body = response.json()
+    describe, offload = body["outputs"]["describe"], body["outputs"]["offload"]
+    assert (describe["n"], offload["doubled"]) == (n, 2 * n)
+    assert describe["request_id"] == offload["request_id"] == request_id
+    # One run, one loop: the blocking step's run_sync went back to the run's loop.
+    assert describe["loop"] == offload["loop"]
+    return body, describe, offload

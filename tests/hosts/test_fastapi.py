@@ -21,7 +21,15 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from ._harness import DEADLINE, HostProcess, Spawner, async_client, free_port, get_all
+from ._harness import (
+    DEADLINE,
+    HostProcess,
+    Spawner,
+    async_client,
+    free_port,
+    get_all,
+    probe_outputs,
+)
 
 pytestmark = [pytest.mark.hosts, pytest.mark.timeout(120)]
 
@@ -75,13 +83,7 @@ def test_concurrent_requests_each_get_their_own_result(server: HostProcess, styl
     ids = [{"x-request-id": f"{style}-{i}"} for i in range(CONCURRENT)]
     responses = get_all(server.url, paths, ids)
     for i, response in enumerate(responses):
-        assert response.status_code == 200, response.text
-        body = response.json()
-        describe, offload = body["outputs"]["describe"], body["outputs"]["offload"]
-        assert (describe["n"], offload["doubled"]) == (i, 2 * i)
-        assert describe["request_id"] == offload["request_id"] == f"{style}-{i}"
-        # One run, one loop: the blocking step's run_sync went back to the run's loop.
-        assert describe["loop"] == offload["loop"]
+        _, describe, offload = probe_outputs(response, i, f"{style}-{i}")
         assert offload["thread"] != describe["thread"]
         if style == "sync-api-async":
             assert describe["loop"] != app["loop"]

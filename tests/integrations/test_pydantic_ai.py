@@ -52,6 +52,36 @@ async def test_the_prompt_goes_in_and_the_output_comes_out_with_its_usage(
     assert dumped["usage"]["requests"] == 1
 
 
+async def test_a_for_each_agent_step_reports_each_item_s_usage_in_item_order(
+    reg: ab.Registry,
+) -> None:
+    def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        prompt = _last_prompt(messages)
+        if prompt == "boom":
+            raise ValueError("the model broke")
+        return ModelResponse(parts=[TextPart(" ".join([prompt] * len(prompt)))])  # n words
+
+    reg.register("agent", "echo", Agent(FunctionModel(respond)))
+    step = {"id": "ask", "agent": "echo", "for_each": "${inputs.qs}", "max_concurrency": 1}
+    step["inputs"] = {"prompt": "${item}"}
+    result = await run(reg, [step], {"qs": ["a", "bbbb"]})
+    ask = result.steps["ask"]
+    assert ask.output == ["a", "bbbb bbbb bbbb bbbb"]
+    assert [usage.requests for usage in ask.usage] == [1, 1]
+    first, second = ask.usage
+    assert second.output_tokens > first.output_tokens  # each item's own, in item order
+    dumped = json.loads(json.dumps(result.to_dict()))["steps"]["ask"]["usage"]
+    assert [usage["output_tokens"] for usage in dumped] == [u.output_tokens for u in ask.usage]
+
+    # A failing item ends the step: the usage of the items that finished is kept.
+    with pytest.raises(ab.StepFailedError) as caught:
+        await run(reg, [step], {"qs": ["a", "boom", "c"]})
+    failed = caught.value.result.steps["ask"]
+    assert failed.item == 1
+    assert failed.usage[0].requests == 1
+    assert failed.usage[1:] == [None, None]
+
+
 async def test_deps_reach_the_agent_s_tools(reg: ab.Registry) -> None:
     agent = Agent(TestModel(call_tools=["lookup"]), deps_type=dict)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import threading
+from collections.abc import AsyncGenerator, Iterator
 
 import anyio
 import pytest
@@ -150,17 +152,24 @@ async def test_a_failing_stream_does_not_raise(reg: ab.Registry) -> None:
     assert sync_events[-1].result.status == "failed"
 
 
-@pytest.mark.anyio
-async def test_breaking_out_of_a_stream_cancels_the_run(reg: ab.Registry) -> None:
-    cleaned: list[str] = []
-    never: list[str] = []
+def register_hang(reg: ab.Registry) -> threading.Event:
+    """Register step ``hang``, which waits until cancelled; set once it was."""
+    cleaned = threading.Event()
 
     @reg.function
     async def hang() -> None:
         try:
             await anyio.sleep_forever()
         finally:
-            cleaned.append("hang")
+            cleaned.set()
+
+    return cleaned
+
+
+@pytest.mark.anyio
+async def test_breaking_out_of_a_stream_cancels_the_run(reg: ab.Registry) -> None:
+    cleaned = register_hang(reg)
+    never: list[str] = []
 
     @reg.function
     async def later() -> None:
@@ -177,7 +186,7 @@ async def test_breaking_out_of_a_stream_cancels_the_run(reg: ab.Registry) -> Non
                 seen.append(event)
                 if isinstance(event, ab.StepStarted):
                     break
-    assert cleaned == ["hang"], "closing the stream must cancel the running step"
+    assert cleaned.is_set(), "closing the stream must cancel the running step"
     assert never == []
     assert [type(e) for e in seen] == [ab.RunStarted, ab.StepStarted]
 
@@ -186,19 +195,52 @@ async def test_breaking_out_of_a_stream_cancels_the_run(reg: ab.Registry) -> Non
     assert events[-1].result.status == "succeeded"
 
 
-def test_breaking_out_of_a_sync_stream_cancels_the_run(reg: ab.Registry) -> None:
-    cleaned = threading.Event()
-
-    @reg.function
-    async def hang() -> None:
-        try:
-            await anyio.sleep_forever()
-        finally:
-            cleaned.set()
-
-    stream = ab.Runtime(reg).stream_sync(build({"id": "hang", "function": "hang"}))
+def read_until_hang_starts(stream: Iterator[ab.Event]) -> None:
+    """Read ``stream`` until step ``hang`` starts, or to its end, then close it."""
     with contextlib.closing(stream):
         for event in stream:
+            if isinstance(event, ab.StepStarted) and event.step_id == "hang":
+                return
+
+
+def test_breaking_out_of_a_sync_stream_cancels_the_run(reg: ab.Registry) -> None:
+    cleaned = register_hang(reg)
+    read_until_hang_starts(ab.Runtime(reg).stream_sync(build({"id": "hang", "function": "hang"})))
+    assert cleaned.wait(10), "closing the sync stream must cancel the running step"
+
+
+@pytest.mark.parametrize("stop_early", [False, True], ids=["to_the_end", "stopped_early"])
+def test_a_setting_broken_during_a_sync_stream_raises_its_error_alone(
+    reg: ab.Registry, portal_backend: str, monkeypatch: pytest.MonkeyPatch, stop_early: bool
+) -> None:
+    # The bridge reads its settings again as the stream closes, inside the task group
+    # that feeds the events: the caller gets the error, as from run(), not a group.
+    monkeypatch.setenv("AGENTBRIDGE_CANCEL_GRACE", "1")  # so the test's end restores it
+
+    @reg.function
+    def break_setting() -> None:
+        os.environ["AGENTBRIDGE_CANCEL_GRACE"] = "soon"
+
+    register_hang(reg)
+    hanging = [{"id": "hang", "function": "hang", "depends_on": ["broken"]}] if stop_early else []
+    stream = ab.Runtime(reg, backend=portal_backend).stream_sync(
+        build({"id": "broken", "function": "break_setting"}, *hanging)
+    )
+    with pytest.raises(ab.ConfigurationError, match="AGENTBRIDGE_CANCEL_GRACE='soon'") as caught:
+        read_until_hang_starts(stream)
+    assert type(caught.value) is ab.ConfigurationError
+
+
+@pytest.mark.anyio
+async def test_an_error_thrown_into_a_stream_comes_out_alone(reg: ab.Registry) -> None:
+    cleaned = register_hang(reg)
+    stream = ab.Runtime(reg).stream(build({"id": "hang", "function": "hang"}))
+    assert isinstance(stream, AsyncGenerator)
+    with anyio.fail_after(10):
+        async for event in stream:
             if isinstance(event, ab.StepStarted):
                 break
-    assert cleaned.wait(10), "closing the sync stream must cancel the running step"
+        with pytest.raises(ab.ConfigurationError, match="thrown in") as caught:
+            await stream.athrow(ab.ConfigurationError("thrown in"))
+    assert type(caught.value) is ab.ConfigurationError
+    assert cleaned.is_set(), "the run must be cancelled on the way out"

@@ -43,46 +43,46 @@ def run(
     return ab.run_workflow(wf, inputs, registry=reg)
 
 
+def captured(
+    capture: Capture,
+    reg: ab.Registry,
+    step_inputs: Any,
+    values: dict[str, Any] | None = None,
+    *before: dict[str, Any],
+) -> Any:
+    """The arguments a step gets for ``step_inputs``, in a run given ``values`` (each a
+    declared input of the workflow) and the steps ``before`` it."""
+    values = values or {}
+    step = {"id": "c", "function": "capture", "inputs": step_inputs}
+    run(build(*before, step, inputs=list(values)), reg, values)
+    return capture.only
+
+
 def test_a_whole_expression_keeps_its_type(reg: ab.Registry, capture: Capture) -> None:
     marker = object()
-    wf = build(
-        {
-            "id": "c",
-            "function": "capture",
-            "inputs": {
-                "n": "${inputs.n}",
-                "items": "${inputs.items}",
-                "obj": "${inputs.obj}",
-                "none": "${inputs.none}",
-            },
-        },
-        inputs=["n", "items", "obj", "none"],
+    names = ("n", "items", "obj", "none")
+    got = captured(
+        capture,
+        reg,
+        {name: f"${{inputs.{name}}}" for name in names},
+        {"n": 3, "items": [1, 2], "obj": marker, "none": None},
     )
-    run(wf, reg, {"n": 3, "items": [1, 2], "obj": marker, "none": None})
-
-    assert capture.only["n"] == 3
-    assert type(capture.only["n"]) is int
-    assert capture.only["items"] == [1, 2]
-    assert capture.only["obj"] is marker
-    assert capture.only["none"] is None
+    assert got["n"] == 3
+    assert type(got["n"]) is int
+    assert got["items"] == [1, 2]
+    assert got["obj"] is marker
+    assert got["none"] is None
 
 
 def test_an_embedded_expression_is_stringified(reg: ab.Registry, capture: Capture) -> None:
-    wf = build(
-        {
-            "id": "c",
-            "function": "capture",
-            "inputs": {
-                "one": "n=${inputs.n}!",
-                "two": "${inputs.a}-${inputs.b}",
-                "listed": "items: ${inputs.items}",
-            },
-        },
-        inputs=["n", "a", "b", "items"],
-    )
-    run(wf, reg, {"n": 3, "a": "x", "b": 4.5, "items": [1, 2]})
-
-    assert capture.only == {"one": "n=3!", "two": "x-4.5", "listed": "items: [1, 2]"}
+    step_inputs = {
+        "one": "n=${inputs.n}!",
+        "two": "${inputs.a}-${inputs.b}",
+        "listed": "items: ${inputs.items}",
+    }
+    values = {"n": 3, "a": "x", "b": 4.5, "items": [1, 2]}
+    got = captured(capture, reg, step_inputs, values)
+    assert got == {"one": "n=3!", "two": "x-4.5", "listed": "items: [1, 2]"}
 
 
 def test_literals_pass_through_unchanged(reg: ab.Registry, capture: Capture) -> None:
@@ -150,50 +150,25 @@ def test_field_index_and_key_access(reg: ab.Registry, capture: Capture) -> None:
 
 
 def test_access_into_inputs(reg: ab.Registry, capture: Capture) -> None:
-    wf = build(
-        {
-            "id": "c",
-            "function": "capture",
-            "inputs": {"first": "${inputs.data.rows[0]}", "k": "${inputs.data['k']}"},
-        },
-        inputs=["data"],
-    )
-    run(wf, reg, {"data": {"rows": [10, 20], "k": "v"}})
-    assert capture.only == {"first": 10, "k": "v"}
+    step_inputs = {"first": "${inputs.data.rows[0]}", "k": "${inputs.data['k']}"}
+    got = captured(capture, reg, step_inputs, {"data": {"rows": [10, 20], "k": "v"}})
+    assert got == {"first": 10, "k": "v"}
 
 
 def test_nested_lists_and_mappings_are_substituted(reg: ab.Registry, capture: Capture) -> None:
-    wf = build(
-        {
-            "id": "c",
-            "function": "capture",
-            "inputs": {
-                "payload": {
-                    "list": ["${inputs.x}", {"inner": "${inputs.y}"}, "y=${inputs.y}", 5],
-                    "lit": "plain",
-                }
-            },
-        },
-        inputs=["x", "y"],
-    )
-    run(wf, reg, {"x": 1, "y": [True]})
-    assert capture.only == {
-        "payload": {"list": [1, {"inner": [True]}, "y=[True]", 5], "lit": "plain"}
+    payload = {
+        "list": ["${inputs.x}", {"inner": "${inputs.y}"}, "y=${inputs.y}", 5],
+        "lit": "plain",
     }
+    got = captured(capture, reg, {"payload": payload}, {"x": 1, "y": [True]})
+    assert got == {"payload": {"list": [1, {"inner": [True]}, "y=[True]", 5], "lit": "plain"}}
 
 
 def test_double_dollar_is_a_literal(reg: ab.Registry, capture: Capture) -> None:
-    wf = build(
-        {
-            "id": "c",
-            "function": "capture",
-            # "nope" is not a declared input: an escaped expression is not a reference.
-            "inputs": {"whole": "$${inputs.nope}", "inside": "cost: $${inputs.x} and ${inputs.x}"},
-        },
-        inputs=["x"],
-    )
-    run(wf, reg, {"x": 5})
-    assert capture.only == {"whole": "${inputs.nope}", "inside": "cost: ${inputs.x} and 5"}
+    # "nope" is not a declared input: an escaped expression is not a reference.
+    step_inputs = {"whole": "$${inputs.nope}", "inside": "cost: $${inputs.x} and ${inputs.x}"}
+    got = captured(capture, reg, step_inputs, {"x": 5})
+    assert got == {"whole": "${inputs.nope}", "inside": "cost: ${inputs.x} and 5"}
 
 
 def test_substituted_text_is_never_re_expanded(reg: ab.Registry, capture: Capture) -> None:
@@ -201,22 +176,14 @@ def test_substituted_text_is_never_re_expanded(reg: ab.Registry, capture: Captur
     def sneaky() -> str:
         return "${inputs.secret}"
 
-    wf = build(
-        {"id": "s", "function": "sneaky"},
-        {
-            "id": "c",
-            "function": "capture",
-            "inputs": {
-                "whole": "${inputs.x}",
-                "inside": "got ${inputs.x}",
-                "from_step": "${steps.s.output}",
-                "from_step_inside": "step said ${steps.s.output}",
-            },
-        },
-        inputs=["x", "secret"],
-    )
-    run(wf, reg, {"x": "${inputs.secret}", "secret": "leaked"})
-    assert capture.only == {
+    step_inputs = {
+        "whole": "${inputs.x}",
+        "inside": "got ${inputs.x}",
+        "from_step": "${steps.s.output}",
+        "from_step_inside": "step said ${steps.s.output}",
+    }
+    values = {"x": "${inputs.secret}", "secret": "leaked"}
+    assert captured(capture, reg, step_inputs, values, {"id": "s", "function": "sneaky"}) == {
         "whole": "${inputs.secret}",
         "inside": "got ${inputs.secret}",
         "from_step": "${inputs.secret}",
@@ -315,32 +282,14 @@ def test_a_mapping_key_wins_over_an_attribute(reg: ab.Registry, capture: Capture
     def source() -> dict[str, Any]:
         return {"items": [1, 2], "keys": "k", "get": "g"}
 
-    wf = build(
-        {"id": "src", "function": "source"},
-        {
-            "id": "c",
-            "function": "capture",
-            "inputs": {
-                "items": "${steps.src.output.items}",
-                "keys": "${steps.src.output.keys}",
-                "get": "${steps.src.output.get}",
-            },
-        },
-    )
-    run(wf, reg)
-    assert capture.only == {"items": [1, 2], "keys": "k", "get": "g"}
+    step_inputs = {name: f"${{steps.src.output.{name}}}" for name in ("items", "keys", "get")}
+    got = captured(capture, reg, step_inputs, None, {"id": "src", "function": "source"})
+    assert got == {"items": [1, 2], "keys": "k", "get": "g"}
 
 
 def test_escapes_inside_substituted_text_stay_as_they_are(
     reg: ab.Registry, capture: Capture
 ) -> None:
-    wf = build(
-        {
-            "id": "c",
-            "function": "capture",
-            "inputs": {"whole": "${inputs.x}", "inside": "a ${inputs.x}"},
-        },
-        inputs=["x"],
-    )
-    run(wf, reg, {"x": "$${inputs.x}"})
-    assert capture.only == {"whole": "$${inputs.x}", "inside": "a $${inputs.x}"}
+    step_inputs = {"whole": "${inputs.x}", "inside": "a ${inputs.x}"}
+    got = captured(capture, reg, step_inputs, {"x": "$${inputs.x}"})
+    assert got == {"whole": "$${inputs.x}", "inside": "a $${inputs.x}"}

@@ -324,3 +324,59 @@ def test_a_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
     (problem,) = caught.value.problems
     assert problem.line == 3
     assert "UTF-8" in problem.message
+
+
+def deeply_nested() -> dict[str, Any]:
+    deep: dict[str, Any] = {}
+    for _ in range(10_000):
+        deep = {"k": deep}
+    return deep
+
+
+def built_step(inputs: dict[str, Any]) -> ab.Step:
+    return ab.Step(id="ask", kind="function", target="f", inputs=inputs)
+
+
+def inputs_containing_themselves() -> dict[str, Any]:
+    inputs: dict[str, Any] = {}
+    inputs["again"] = inputs
+    return inputs
+
+
+@pytest.mark.parametrize(
+    ("inputs", "input_name", "what"),
+    [
+        pytest.param(lambda: {"v": cyclic_list()}, "v", "contains itself", id="cyclic-list"),
+        pytest.param(lambda: {"v": cyclic_dict()}, "v", "contains itself", id="cyclic-dict"),
+        pytest.param(inputs_containing_themselves, "again", "contains itself", id="inputs"),
+        pytest.param(
+            lambda: {"v": deeply_nested()}, "v", "nests lists and mappings more than 200", id="deep"
+        ),
+    ],
+)
+def test_a_step_built_in_python_with_inputs_no_copy_bounded_is_refused_by_name(
+    inputs: Any, input_name: str, what: str
+) -> None:
+    with pytest.raises(ab.WorkflowValidationError) as caught:
+        built_step(inputs())
+    (problem,) = caught.value.problems
+    assert problem.step_id == "ask"
+    assert problem.message.startswith(f"input '{input_name}' {what}")
+    assert "step 'ask'" in str(caught.value)
+
+
+@pytest.mark.parametrize("value", [cyclic_list, deeply_nested], ids=["cyclic", "deep"])
+def test_a_workflow_built_in_python_with_such_an_output_is_refused(value: Any) -> None:
+    with pytest.raises(ab.WorkflowValidationError) as caught:
+        ab.Workflow(name="w", steps=(built_step({}),), outputs={"o": value()})
+    (problem,) = caught.value.problems
+    assert problem.message.startswith("output 'o' ")
+
+
+def test_data_as_deep_as_the_loader_allows_still_builds_a_step() -> None:
+    # 200 lists deep, DEPTH_CEILING, the most LoadLimits(max_depth=...) may allow.
+    deep: list[Any] = ["${inputs.x}"]
+    for _ in range(198):
+        deep = [deep]
+    step = built_step({"v": [deep], "shared": [deep, deep]})
+    assert step.inputs["shared"][1] is deep

@@ -179,36 +179,42 @@ def test_a_step_with_several_kinds() -> None:
     assert "tool" in problem.message
 
 
-def test_unknown_step_in_depends_on() -> None:
-    _, problems = load_problems(
+UNKNOWN_REFERENCES = [
+    pytest.param(
         "name: x\nsteps:\n  - id: a\n    function: f\n  - id: b\n    function: f\n"
-        "    depends_on: [a, ghost]\n"
-    )
-    problem = only(problems)
-    assert problem.step_id == "b"
-    assert problem.line in (5, 6, 7)
-    assert "ghost" in problem.message
-
-
-def test_unknown_step_in_an_expression() -> None:
-    _, problems = load_problems(
-        "name: x\nsteps:\n  - id: a\n    function: f\n    inputs: {v: 'x ${steps.ghost.output}'}\n"
-    )
-    problem = only(problems)
-    assert problem.step_id == "a"
-    assert problem.line in (3, 4, 5)
-    assert "ghost" in problem.message
-
-
-def test_unknown_input_in_an_expression() -> None:
-    _, problems = load_problems(
+        "    depends_on: [a, ghost]\n",
+        "b",
+        (5, 6, 7),
+        "ghost",
+        id="step-in-depends-on",
+    ),
+    pytest.param(
+        "name: x\nsteps:\n  - id: a\n    function: f\n    inputs: {v: 'x ${steps.ghost.output}'}\n",
+        "a",
+        (3, 4, 5),
+        "ghost",
+        id="step-in-an-expression",
+    ),
+    pytest.param(
         "name: x\ninputs: [known]\nsteps:\n  - id: a\n    function: f\n"
-        "    inputs: {v: '${inputs.unknwn}', w: '${inputs.known}'}\n"
-    )
+        "    inputs: {v: '${inputs.unknwn}', w: '${inputs.known}'}\n",
+        "a",
+        (4, 5, 6),
+        "unknwn",
+        id="input-in-an-expression",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "step_id", "lines", "unknown"), UNKNOWN_REFERENCES)
+def test_an_unknown_reference_names_its_step_and_line(
+    text: str, step_id: str, lines: tuple[int, ...], unknown: str
+) -> None:
+    _, problems = load_problems(text)
     problem = only(problems)
-    assert problem.step_id == "a"
-    assert problem.line in (4, 5, 6)
-    assert "unknwn" in problem.message
+    assert problem.step_id == step_id
+    assert problem.line in lines
+    assert unknown in problem.message
 
 
 def test_unknown_references_in_outputs() -> None:

@@ -116,6 +116,37 @@ def test_an_unreachable_scheduler_is_a_clear_error_and_its_steps_fail_alone(
     assert (tmp_path / "m").exists()
 
 
+#: Started in a fresh interpreter (this one may hold the tests' Ray session): a Ray
+#: runner given an address nothing listens at.
+UNREACHABLE_RAY = """
+import sys, time
+import agentbridge as ab
+import ray
+runner = ab.RayRunner(f"ray://127.0.0.1:{sys.argv[1]}", connect_timeout=1)
+start = time.monotonic()
+try:
+    runner.start()
+except ab.RunnerError as exc:
+    print(type(exc).__name__, ray.is_initialized(), round(time.monotonic() - start, 1), exc)
+"""
+
+
+def test_an_unreachable_ray_address_is_a_clear_error_within_its_timeout() -> None:
+    # ray.init alone retries such an address for minutes.
+    done = subprocess.run(
+        [sys.executable, "-c", UNREACHABLE_RAY, str(_free_port())],
+        capture_output=True,
+        text=True,
+        timeout=45,
+        check=True,
+    )
+    name, initialised, seconds, message = done.stdout.split(" ", 3)
+    assert (name, initialised) == ("RunnerError", "False")
+    assert float(seconds) < 5
+    assert "the Ray cluster at ray://127.0.0.1:" in message
+    assert "could not be reached within 1 s" in message
+
+
 def test_options_that_contradict_each_other_are_refused() -> None:
     with pytest.raises(ab.ConfigurationError, match="leave out the local cluster's options"):
         ab.DaskRunner("tcp://127.0.0.1:8786", n_workers=2)

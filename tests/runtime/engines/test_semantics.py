@@ -72,6 +72,42 @@ async def test_outputs_come_back_for_later_expressions_and_async_steps_run_there
     assert (result.outputs["a"], doubled, result.outputs["local"]) == (3, 6, 7)
 
 
+async def test_a_wide_fan_out_submitted_and_fetched_together_keeps_each_outcome(
+    engine: Engine,
+) -> None:
+    # Attempts ready at once are submitted in one batch, and the outputs of those done
+    # together fetched in one gather: successes, failures and a for_each's items among
+    # them each keep their own outcome, and a later expression reads the outputs.
+    wide = 24
+    workflow = build(
+        *(
+            _on(id=f"s{i}", function=steps.add, inputs={"a": i, "b": 1})
+            if i % 3
+            else _on(id=f"s{i}", function=steps.fail, inputs={"message": f"m{i}"})
+            for i in range(wide)
+        ),
+        _on(
+            id="each",
+            function=steps.add,
+            for_each="${inputs.items}",
+            inputs={"a": "${item}", "b": "${index}"},
+        ),
+        {"id": "total", "function": steps.add, "inputs": {"a": "${steps.s2.output}", "b": 0}},
+        inputs=["items"],
+    )
+    with pytest.raises(ab.StepFailedError) as caught:
+        await _runtime(engine, fail_fast=False).run_async(workflow, {"items": [5, 6, 7]})
+    results = caught.value.result.steps
+    for i in range(wide):
+        if i % 3:
+            assert results[f"s{i}"].output == i + 1
+        else:
+            assert type(results[f"s{i}"].error) is ValueError
+            assert str(results[f"s{i}"].error) == f"m{i}"
+    assert results["each"].output == [5, 7, 9]
+    assert results["total"].output == 3
+
+
 async def test_a_step_exception_comes_back_as_its_own_type(engine: Engine) -> None:
     workflow = build(_on(id="bad", function=steps.fail, inputs={"message": "boom"}))
     with pytest.raises(ab.StepFailedError) as caught:
