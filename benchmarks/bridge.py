@@ -59,6 +59,9 @@ def ab_run_sync(backend: str | None = None) -> Iterator[Operation]:
     run_sync = agentbridge_api("run_sync")
     if backend == "uvloop":
         require("uvloop")
+    if backend is None:
+        yield lambda: run_sync(noop)  # the common call: no option passed
+        return
     yield lambda: run_sync(noop, backend=backend)
 
 

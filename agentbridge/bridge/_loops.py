@@ -31,7 +31,9 @@ from .._distribution import install_hint
 from .._exceptions import ConfigurationError
 
 __all__ = (
+    "HostLoop",
     "Library",
+    "anyio_worker_host",
     "call_context",
     "call_tasks",
     "check_trio_installed",
@@ -46,8 +48,8 @@ __all__ = (
     "start_detached",
     "task_starter",
     "thread_safe_scheduler",
-    "worker_host_library",
-    "worker_thread_portal",
+    "thread_safe_waker",
+    "trio_worker_host",
 )
 
 #: An async library whose event loop the bridge can run on.
@@ -88,10 +90,14 @@ _complete: dict[str, ModuleType] = {}
 RawValues = tuple[object, ...]
 
 
-def environment_reader(names: tuple[str, ...]) -> Callable[[], Iterator[object]]:
-    """A function returning the raw values of the variables ``names`` (an iterator: make
-    it a tuple, :data:`RawValues`, to compare with an earlier read); :func:`decoded`
-    turns one into what :meth:`os.environ.get` returns.
+def environment_reader(
+    names: tuple[str, ...],
+) -> tuple[Callable[[], Iterator[object]], Callable[[], bool]]:
+    """Two functions: one returning the raw values of the variables ``names`` (an
+    iterator: make it a tuple, :data:`RawValues`, to compare with an earlier read;
+    :func:`decoded` turns one into what :meth:`os.environ.get` returns), and one
+    returning whether none of them is set (the usual case: one call into C where a read
+    makes one per variable, 2.1k instructions against 3.7k for six).
 
     Private hook: ``os.environ._data`` (CPython, since 3.2), the dict of bytes behind
     :data:`os.environ` on POSIX, kept in step with every change made through
@@ -107,10 +113,16 @@ def environment_reader(names: tuple[str, ...]) -> Callable[[], Iterator[object]]
     keys: tuple[Any, ...]
     if os.name != "posix" or not isinstance(data, dict):  # pragma: no cover - Windows
         environ_get, keys = os.environ.get, names
+
+        def none_set() -> bool:
+            return all(os.environ.get(name) is None for name in names)
+
     else:
         environ_get, keys = data.get, tuple(os.fsencode(name) for name in names)
+        # A view of the dict stays in step with it; isdisjoint looks each key up in C.
+        none_set = partial(data.keys().isdisjoint, frozenset(keys))
     # A partial of map: no Python frame on a read, which every blocking call makes.
-    return partial(map, environ_get, keys)
+    return partial(map, environ_get, keys), none_set
 
 
 def decoded(raw: object) -> str | None:
@@ -192,29 +204,91 @@ def check_trio_installed(source: str) -> None:
         raise ConfigurationError(f"{TRIO_MISSING} (from {source})")
 
 
-def worker_thread_portal(*, trio_first: bool = False) -> ModuleType | None:
-    """The ``from_thread`` module that reaches the loop whose worker thread this is.
+class HostLoop:
+    """The running loop that spawned the current worker thread, and how to reach it."""
 
-    Returns :mod:`anyio.from_thread` in an anyio worker thread (so in Starlette's
-    threadpool), :mod:`trio.from_thread` in a ``trio.to_thread`` thread, and ``None``
-    in any other thread. Only the libraries' public ``check_cancelled`` is consulted;
-    if the host task has been cancelled, its cancellation is raised here.
+    __slots__ = ("library", "run", "run_async", "run_sync")
 
-    :param trio_first: ask trio first (in a thread last found to be a trio worker, where
-        anyio's check would raise and catch an exception)
-    """
-    if trio_first:
-        portal = _trio_worker_portal()
-        if portal is not None:
-            return portal
-    try:
-        anyio.from_thread.check_cancelled()
-    except NoEventLoopError:
-        return None if trio_first else _trio_worker_portal()
-    return anyio.from_thread
+    def __init__(
+        self,
+        library: Library,
+        run: Callable[..., Any],
+        run_sync: Callable[..., Any],
+        run_async: Callable[[Callable[..., Any], tuple[Any, ...], None], Any],
+    ) -> None:
+        #: The library of the host loop.
+        self.library: Library = library
+        #: ``run(fn, *args)``: runs a coroutine function on the host loop and blocks
+        #: until it returns.
+        self.run = run
+        #: ``run_sync(fn, *args)``: runs a plain function in the host loop thread and
+        #: blocks until it returns.
+        self.run_sync = run_sync
+        #: ``run_async(fn, args, None)``: what :attr:`run` does, one frame shorter (the
+        #: hot path of a worker thread's calls).
+        self.run_async = run_async
 
 
-def _trio_worker_portal() -> ModuleType | None:
+# Private hook: ``anyio._core._eventloop.threadlocals`` (anyio 4.11+, the floor), whose
+# ``current_token`` (an ``anyio.lowlevel.EventLoopToken``) anyio's own ``from_thread``
+# functions read in a worker thread, and the token's ``backend_class``, whose
+# ``check_cancelled`` and ``run_async_from_thread`` they call. Reading and calling them
+# here spares every call of a worker thread back to its loop the public wrappers' Python
+# frames (``check_cancelled``, ``run``, ``_token_or_error`` twice) and a raised-and-caught
+# ``NoEventLoopError`` outside workers: 2.8k (asyncio) and 3.4k (trio) of the 23.5k
+# instructions the bridge added to a 182k-instruction call (cachegrind, the call of
+# benchmarks/bridge.py groups 3a and 3b). Should a later anyio move it: the public calls.
+_anyio_threadlocals: Any = getattr(sys.modules.get("anyio._core._eventloop"), "threadlocals", None)
+_anyio_hosts: dict[object, HostLoop] = {}
+
+
+def anyio_worker_host() -> HostLoop | None:
+    """How to reach the loop whose anyio worker thread this is (so also Starlette's
+    threadpool), or ``None``. If the host task has been cancelled, its cancellation is
+    raised here (anyio's own ``check_cancelled``)."""
+    if _anyio_threadlocals is None:  # pragma: no cover - a later anyio
+        try:
+            anyio.from_thread.check_cancelled()
+        except NoEventLoopError:
+            return None
+        return _PUBLIC_ANYIO_HOST
+    token = getattr(_anyio_threadlocals, "current_token", None)
+    if token is None:
+        return None
+    backend = token.backend_class
+    backend.check_cancelled()
+    host = _anyio_hosts.get(backend)
+    if host is None:
+        library: Library = "trio" if "_trio" in backend.__module__ else "asyncio"
+        host = _anyio_hosts[backend] = HostLoop(
+            library,
+            anyio.from_thread.run,
+            anyio.from_thread.run_sync,
+            backend.run_async_from_thread,
+        )
+    return host
+
+
+def _run_async_public(func: Callable[..., Any], args: tuple[Any, ...], token: None) -> Any:
+    return anyio.from_thread.run(func, *args)
+
+
+_PUBLIC_ANYIO_HOST = HostLoop(
+    # Only without the private hook, whose backend class names the library: asyncio is
+    # the best guess, and only a worker's call naming backend= asks.
+    "asyncio",
+    anyio.from_thread.run,
+    anyio.from_thread.run_sync,
+    _run_async_public,
+)
+_trio_host: HostLoop | None = None
+
+
+def trio_worker_host() -> HostLoop | None:
+    """How to reach the loop whose ``trio.to_thread`` worker thread this is (anyio's
+    workers on trio are such threads too), or ``None``. If the host task has been
+    cancelled, its cancellation is raised here (trio's own ``check_cancelled``)."""
+    global _trio_host
     trio = _complete.get("trio") or _module("trio")
     if trio is None:
         return None
@@ -222,7 +296,14 @@ def _trio_worker_portal() -> ModuleType | None:
         trio.from_thread.check_cancelled()
     except RuntimeError:
         return None
-    return cast(ModuleType, trio.from_thread)
+    if _trio_host is None:
+        run = trio.from_thread.run
+
+        def run_async(func: Callable[..., Any], args: tuple[Any, ...], token: None) -> Any:
+            return run(func, *args)
+
+        _trio_host = HostLoop("trio", run, trio.from_thread.run_sync, run_async)
+    return _trio_host
 
 
 def is_cancellation(exc: BaseException) -> bool:
@@ -281,6 +362,29 @@ def thread_safe_scheduler() -> Callable[..., object]:
         run_sync_soon(copy_context().run, func, *args)
 
     return schedule_on_trio
+
+
+def thread_safe_waker() -> Callable[[Callable[[], object]], object]:
+    """How to run ``func()`` soon in the loop running in this thread, from any thread, in
+    one empty context: for a callback that needs nothing of its caller's context (a
+    portal's drain, which runs each call it takes in that call's own). The callbacks
+    never nest, so they can share it.
+
+    Call it in the loop thread; the function it returns raises :exc:`RuntimeError` once
+    the loop has finished. It uses the same queue as :func:`thread_safe_scheduler`, so
+    callbacks of both run in the order they were scheduled; it spares each hand-off the
+    copy of a context and the ``sniffio`` name set in it (1.5k instructions of a
+    portal call).
+    """
+    if running_library() == "asyncio":
+        asyncio = _module("asyncio")
+        assert asyncio is not None
+        return partial(asyncio.get_running_loop().call_soon_threadsafe, context=Context())
+    trio = _module("trio")
+    assert trio is not None, "the bridge's loops are asyncio or trio"
+    token = trio.lowlevel.current_trio_token()
+    run_sync_soon: Callable[[Callable[[], object]], object] = token.run_sync_soon
+    return run_sync_soon
 
 
 def call_context() -> Callable[[], Context]:
@@ -353,25 +457,6 @@ def start_detached(async_fn: Callable[[], Any]) -> None:
     task = asyncio.get_running_loop().create_task(async_fn())
     _detached.add(task)
     task.add_done_callback(_detached.discard)
-
-
-def worker_host_library(portal: ModuleType) -> Library:
-    """The library of the loop whose worker thread this is, ``portal`` being what
-    :func:`worker_thread_portal` returned here.
-
-    Private hook: ``anyio._core._eventloop.threadlocals.current_token`` (anyio 4.11+),
-    the token anyio's own ``from_thread`` functions read in a worker thread; its
-    ``backend_class`` is the backend that started the thread. The public way,
-    ``from_thread.run_sync(sniffio.current_async_library)``, is a round trip to the
-    loop. Asked only when a worker's call names a ``backend=``.
-    """
-    if portal is not anyio.from_thread:
-        return "trio"
-    from anyio._core._eventloop import threadlocals
-
-    token = getattr(threadlocals, "current_token", None)
-    backend = getattr(token, "backend_class", None)
-    return "trio" if backend is not None and "_trio" in backend.__module__ else "asyncio"
 
 
 def loop_key() -> object:

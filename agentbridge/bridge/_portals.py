@@ -39,7 +39,14 @@ from anyio.from_thread import BlockingPortal
 from .._distribution import install_hint
 from .._exceptions import ConfigurationError, PortalClosedError
 from ._calls import Call, CallCancelled, interpreter_exit
-from ._loops import call_context, call_tasks, on_loop_exit, task_starter, thread_safe_scheduler
+from ._loops import (
+    call_context,
+    call_tasks,
+    on_loop_exit,
+    task_starter,
+    thread_safe_scheduler,
+    thread_safe_waker,
+)
 from ._settings import BackendSpec, blocking_wait, resolve_backend, resolve_cancel_grace
 
 __all__ = ("BorrowedLoop", "PortalHost", "PortalManager", "get_portal_manager")
@@ -57,6 +64,7 @@ class PortalHost:
         self._stop_requested = False
         self.portal: BlockingPortal
         self._schedule: Callable[..., object]  # the loop's own thread-safe call_soon
+        self._wake: Callable[[Callable[[], object]], object]  # the same, for the drain
         self._context: Callable[[], Context]  # the context a submitted call runs in
         #: Calls submitted and not yet taken by the loop, with their contexts: one wake-up
         #: of the loop takes every call queued by then (see submit).
@@ -117,7 +125,7 @@ class PortalHost:
             return
         self._drain_scheduled = True
         try:
-            self._schedule(self._drain)
+            self._wake(self._drain)
         except RuntimeError:  # the loop has finished
             self._fail_pending()
         except BaseException:
@@ -199,6 +207,7 @@ class PortalHost:
         async with BlockingPortal() as portal, call_tasks() as (start, cancel_calls):
             self.portal = portal
             self._schedule = thread_safe_scheduler()
+            self._wake = thread_safe_waker()
             self._context = call_context()
             self._start = start
             self._stop = anyio.Event()
@@ -262,6 +271,7 @@ class BorrowedLoop(PortalHost):
         super().__init__(spec, _owner_name(), _ignore, _ignore)
         self._ident = threading.get_ident()
         self._schedule = thread_safe_scheduler()
+        self._wake = thread_safe_waker()
         self._context = call_context()
         self._start = task_starter()
         self.alive = True

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from .._exceptions import BlockingCallError, BlockingCallWarning
-from ._loops import running_library, stacklevel_outside, worker_host_library, worker_thread_portal
+from ._loops import running_library, stacklevel_outside
 from ._portals import PortalHost, PortalManager, get_portal_manager
 from ._settings import (
     Defaults,
@@ -118,7 +118,9 @@ def route(options: CallOptions, defaults: Defaults, what: object) -> Route:
     running = running_library()
     if running is None:
         host_loop = host_loop_of_current_thread()
-        if host_loop is not None and (options.backend is None or _host_runs(options.backend)):
+        if host_loop is not None and (
+            options.backend is None or host_loop.library == _library_of(options.backend)
+        ):
             return host_loop
     else:
         policy = options.on_running_loop or defaults.on_running_loop
@@ -134,12 +136,9 @@ def route(options: CallOptions, defaults: Defaults, what: object) -> Route:
     return manager.host(spec)
 
 
-def _host_runs(backend: str) -> bool:
-    """Whether the host loop of this worker thread is of ``backend``'s library."""
-    portal = worker_thread_portal()
-    assert portal is not None, "asked in a worker thread"
-    library = "trio" if backend == "trio" else "asyncio"  # uvloop is an asyncio loop
-    return worker_host_library(portal) == library
+def _library_of(backend: str) -> str:
+    """The library whose loop runs ``backend``'s portals: uvloop is an asyncio loop."""
+    return "trio" if backend == "trio" else "asyncio"
 
 
 def _own_loop_refused(host: PortalHost, what: object) -> PortalHost:

@@ -244,8 +244,9 @@ _VARIABLES: Final[tuple[tuple[str, Callable[[str], Any], str], ...]] = (
     (ENV_STALL_WARNING, _parse_stall, "seconds greater than 0, or inf for no warning"),
 )
 
-#: Reads the raw values of the variables, in the order of :data:`_VARIABLES`.
-_raw_environment: Final = environment_reader(
+#: Reads the raw values of the variables, in the order of :data:`_VARIABLES`; and tells
+#: whether none is set.
+_raw_environment, _none_set = environment_reader(
     (
         ENV_BACKEND,
         ENV_ON_RUNNING_LOOP,
@@ -307,6 +308,9 @@ class Defaults:
     stall_warning: float | None
 
 
+#: The raw values when no variable is set.
+_ALL_UNSET: Final[RawValues] = (None,) * len(_VARIABLES)
+
 # The defaults, with the configuration and the raw variables they were made from.
 _current: tuple[_Configured, RawValues, Defaults] | None = None
 
@@ -317,11 +321,14 @@ def current_defaults() -> Defaults:
     :raises ConfigurationError: naming every invalid ``AGENTBRIDGE_*`` variable; nothing
         is remembered then, so the next call checks again
     """
-    raw = tuple(_raw_environment())
     current = _current
-    if current is not None and current[0] is _configured and current[1] == raw:
-        return current[2]
-    return _make_defaults(_configured, raw)
+    if current is not None and current[0] is _configured:
+        if current[1] is _ALL_UNSET:
+            if _none_set():
+                return current[2]
+        elif current[1] == tuple(_raw_environment()):
+            return current[2]
+    return _make_defaults(_configured, tuple(_raw_environment()))
 
 
 def _make_defaults(configured: _Configured, raw: RawValues) -> Defaults:
@@ -347,7 +354,8 @@ def _make_defaults(configured: _Configured, raw: RawValues) -> Defaults:
         portal_scope=configured.portal_scope or scope or "thread",
         stall_warning=None if stall == math.inf else stall,
     )
-    _current = (configured, raw, defaults)
+    # The usual raw values are kept as the one object current_defaults recognises.
+    _current = (configured, _ALL_UNSET if raw == _ALL_UNSET else raw, defaults)
     return defaults
 
 

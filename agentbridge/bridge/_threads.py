@@ -7,6 +7,7 @@ import inspect
 import os
 import sys
 import threading
+from _thread import get_ident
 from collections.abc import Callable
 from contextvars import ContextVar
 from types import FunctionType
@@ -19,14 +20,21 @@ from anyio import CancelScope, CapacityLimiter
 from anyio.lowlevel import RunVar
 
 from .._exceptions import AsyncCallableError
-from ._loops import is_cancellation, running_library, thread_safe_scheduler, worker_thread_portal
+from ._loops import (
+    HostLoop,
+    anyio_worker_host,
+    is_cancellation,
+    running_library,
+    thread_safe_scheduler,
+    trio_worker_host,
+)
 
 if sys.version_info >= (3, 11):
     from typing import TypeVarTuple, Unpack
 else:
     from typing_extensions import TypeVarTuple, Unpack
 
-__all__ = ("check_cancelled", "to_thread")
+__all__ = ("HostLoop", "check_cancelled", "to_thread")
 
 T = TypeVar("T")
 PosArgsT = TypeVarTuple("PosArgsT")
@@ -225,23 +233,8 @@ def check_cancelled() -> None:
 
     .. versionadded:: 0.1
     """
-    worker_thread_portal()
-
-
-class HostLoop:
-    """The running loop that spawned the current worker thread, and how to reach it."""
-
-    __slots__ = ("run", "run_sync")
-
-    def __init__(self, run: Callable[..., Any], run_sync: Callable[..., Any]) -> None:
-        #: Runs a coroutine function on the host loop and blocks until it returns.
-        self.run = run
-        #: Runs a plain function in the host loop thread and blocks until it returns.
-        self.run_sync = run_sync
-
-
-_ANYIO_HOST = HostLoop(anyio.from_thread.run, anyio.from_thread.run_sync)
-_trio_loop: HostLoop | None = None
+    if anyio_worker_host() is None:
+        trio_worker_host()
 
 
 class _ThreadRole(threading.local):
@@ -275,16 +268,17 @@ def host_loop_of_current_thread() -> HostLoop | None:
     # in a worker thread runs on in that thread, made its main thread, with the
     # thread-locals that said it was a worker and no loop behind them. So it is asked
     # first, before anything reads those thread-locals.
-    portal = None
-    if threading.get_ident() != _main_ident:
-        portal = worker_thread_portal(trio_first=kind == "trio")
-    if portal is None:
+    if get_ident() == _main_ident:
+        host = None
+    elif kind == "":
+        host = anyio_worker_host() or trio_worker_host()
+    else:  # a trio worker last time: anyio's check would raise and catch inside
+        host = trio_worker_host() or anyio_worker_host()
+    if host is None:
         _role.kind = "plain"
-        return None
-    if portal is anyio.from_thread:
-        return _ANYIO_HOST
-    _role.kind = "trio"
-    return _trio_host(portal)
+    elif kind == "" and host.run is not anyio.from_thread.run:  # trio's own worker
+        _role.kind = "trio"
+    return host
 
 
 #: The main thread's ident, kept up to date across fork (the forking thread becomes the
@@ -300,10 +294,3 @@ def _main_thread_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_main_thread_after_fork)
-
-
-def _trio_host(portal: Any) -> HostLoop:
-    global _trio_loop
-    if _trio_loop is None:
-        _trio_loop = HostLoop(portal.run, portal.run_sync)
-    return _trio_loop

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 import traceback
 
@@ -233,3 +234,28 @@ def test_backend_from_configure_and_environment(monkeypatch: pytest.MonkeyPatch)
     assert ab.run_sync(library, backend="trio") == "trio"
     with pytest.raises(ab.ConfigurationError):
         ab.configure(backend="nope")
+
+
+def test_options_passed_as_none_are_the_defaults() -> None:
+    # The options arrive as one mapping: None for each still means "the default", here
+    # a configured timeout that cuts the call.
+    async def slow() -> None:
+        await anyio.sleep(5)
+
+    ab.configure(timeout=0.05)  # reset after each test by the suite's fixture
+    with pytest.raises(ab.BridgeTimeoutError):
+        ab.run_sync(
+            slow,
+            timeout=None,
+            backend=None,
+            backend_options=None,
+            on_running_loop=None,
+            manager=None,
+        )
+
+
+def test_introspection_shows_the_options_as_keywords() -> None:
+    parameters = inspect.signature(ab.run_sync).parameters
+    keywords = [name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY]
+    assert keywords == ["timeout", "backend", "backend_options", "on_running_loop", "manager"]
+    assert all(parameters[name].default is None for name in keywords)

@@ -100,6 +100,28 @@ async def test_a_worker_thread_checks_the_environment_too(
         await ab.to_thread(ab.run_sync, add, 1, 1)
 
 
+@pytest.mark.anyio
+async def test_a_worker_thread_sees_a_variable_set_after_its_last_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No variable set is the case each call checks in one step: setting one, then
+    # changing its value, must each be seen by the next call.
+    def calls() -> None:
+        assert ab.run_sync(add, 1, 1) == 2
+        monkeypatch.setenv("AGENTBRIDGE_CANCEL_GRACE", "soon")
+        with pytest.raises(ab.ConfigurationError, match="AGENTBRIDGE_CANCEL_GRACE"):
+            ab.run_sync(add, 1, 1)
+        monkeypatch.setenv("AGENTBRIDGE_CANCEL_GRACE", "2")
+        assert ab.run_sync(add, 1, 1) == 2
+        monkeypatch.setenv("AGENTBRIDGE_CANCEL_GRACE", "later")
+        with pytest.raises(ab.ConfigurationError, match="later"):
+            ab.run_sync(add, 1, 1)
+        monkeypatch.delenv("AGENTBRIDGE_CANCEL_GRACE")
+        assert ab.run_sync(add, 1, 1) == 2
+
+    await ab.to_thread(calls)
+
+
 EXIT_WITH_BAD_GRACE = """
 import os, threading
 import anyio
