@@ -71,6 +71,12 @@ def import_target(name: str, kind: str, prefixes: tuple[str, ...]) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         return Problem(f"cannot import {kind} {name!r}: {exc}")
+    except Exception as exc:  # the allowed module's own code failed as it was imported
+        return Problem(
+            f"cannot import {kind} {name!r}: importing module {module_name!r} raised "
+            f"{type(exc).__name__}: {exc}; fix the module (python -c 'import "
+            f"{module_name}' shows the traceback)"
+        )
     owner: Any = None
     value: Any = module
     reached = module_name

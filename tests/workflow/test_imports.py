@@ -229,3 +229,20 @@ async def test_the_async_entry_points_refuse_the_same_paths(evil: EvilPackage) -
         async for _ in ab.Runtime(ab.Registry(), allow_imports=allow).stream(wf):
             pass
     assert evil.ran() == []
+
+
+@pytest.mark.parametrize("error", ["RuntimeError('no config')", "KeyError('API_KEY')"])
+def test_an_allowed_module_that_fails_as_it_imports_is_a_validation_problem(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, error: str
+) -> None:
+    name = f"agentbridge_failing_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text(f"raise {error}\n\ndef f():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    wf = workflow(f"{name}:f", {})
+    with pytest.raises(ab.WorkflowValidationError) as caught:
+        wf.validate(ab.Registry(), allow_imports=[name])
+    (problem,) = caught.value.problems
+    assert problem.step_id == "s"
+    kind = error.partition("(")[0]
+    assert f"importing module {name!r} raised {kind}" in problem.message
+    assert f"python -c 'import {name}'" in problem.message
