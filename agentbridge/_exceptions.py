@@ -23,6 +23,7 @@ and most also derive from the built-in type a caller would already catch::
         ├── RunnerError (RuntimeError)            a step runner could not run an attempt
         │   └── WorkerCrashedError                its worker process died mid-step
         └── StoreError                            a run store could not be read or written
+            ├── StoreBusyError                    another process held the store too long
             ├── RunOwnershipError                 another process owns the run
             └── ResumeError (ValueError)          the run cannot be resumed as asked
 
@@ -56,6 +57,7 @@ __all__ = (
     "RunnerError",
     "StepFailedError",
     "StepTimeoutError",
+    "StoreBusyError",
     "StoreError",
     "WorkerCrashedError",
     "WorkflowError",
@@ -363,6 +365,16 @@ class StoreError(WorkflowError):
 
     The message names the store and the fix. Nothing read from a store is ever turned
     into an object: at worst a tampered store gives this error.
+
+    .. versionadded:: 0.3
+    """
+
+
+class StoreBusyError(StoreError):
+    """A run store stayed locked by another process's transaction for longer than the
+    store waits (its ``busy_timeout``). Nothing was written; trying again later may
+    succeed. A durable run whose write meets it keeps its batch and tries again while
+    its lease lasts, and raises it only then.
 
     .. versionadded:: 0.3
     """

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.lowlevel
 
-from .._exceptions import ConfigurationError, ExpressionError, ResumeError, StoreError
+from .._exceptions import (
+    ConfigurationError,
+    ExpressionError,
+    ResumeError,
+    StoreBusyError,
+    StoreError,
+)
 from ..workflow import Step
 from . import _json
 from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
@@ -361,7 +367,7 @@ class Journal:
         finally:
             if self.lost is None:
                 with anyio.CancelScope(shield=True):
-                    await self._flush()
+                    await self._flush_or_stop()
         if self.lost is not None:
             raise self.lost
         if error is not None:
@@ -381,19 +387,41 @@ class Journal:
                 await self._flush_or_stop()
 
     async def _flush_or_stop(self) -> None:
-        """Write what is pending; if the store fails, stop the run and write no more."""
-        try:
-            await self._flush()
-        except StoreError as exc:
-            self.lost = exc
-            assert self._run_scope is not None
-            self._run_scope.cancel()
+        """Write what is pending; if the store fails, stop the run and write no more.
+
+        A store busy with another process's transaction is tried again, the batch kept,
+        for as long as the lease lasts: a write that could end after it might meet
+        another owner, so then the run stops as for any other failure.
+        """
+        while True:
+            began = time.monotonic()
+            try:
+                await self._flush()
+                return
+            except StoreBusyError as exc:
+                took = time.monotonic() - began
+                if time.monotonic() + took - self._renewed < self.store.lease:
+                    continue  # the store itself waited before failing: no spin
+                self._stop(exc)
+                return
+            except StoreError as exc:
+                self._stop(exc)
+                return
+
+    def _stop(self, error: StoreError) -> None:
+        self.lost = error
+        assert self._run_scope is not None
+        self._run_scope.cancel()
 
     async def _flush(self) -> None:
         self._wake = anyio.Event()
         batch, self._pending = self._pending, []
         began = time.monotonic()
-        await self.store.write(self.run_id, self.owner, batch)
+        try:
+            await self.store.write(self.run_id, self.owner, batch)
+        except BaseException:
+            self._pending[:0] = batch  # not written: kept, ahead of what came since
+            raise
         self._renewed = began
 
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._exceptions import ConfigurationError, RunOwnershipError, StoreError
+from .._exceptions import ConfigurationError, RunOwnershipError, StoreBusyError, StoreError
 from ..bridge import to_thread
 from ._sqlbatch import apply_batch
 from ._store import (
@@ -206,7 +206,7 @@ class SqliteRunStore(RunStore):
         except sqlite3.OperationalError as exc:
             text = str(exc)
             if "locked" in text or "busy" in text:
-                raise StoreError(
+                raise StoreBusyError(
                     f"the run store {str(self.path)!r} is locked: another process held it "
                     f"for longer than busy_timeout={self.busy_timeout:g} s; retry, or pass "
                     f"a larger busy_timeout"

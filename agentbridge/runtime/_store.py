@@ -224,6 +224,8 @@ class RunStore(abc.ABC):
 
         :raises RunOwnershipError: if ``owner`` no longer owns the run; nothing is
             written
+        :raises StoreBusyError: if another process kept the store locked for too long;
+            nothing is written, and the run tries again while its lease lasts
         """
 
     @abc.abstractmethod

@@ -236,3 +236,86 @@ def test_stores_opening_a_new_file_at_the_same_moment_all_open_it(tmp_path: Path
         connection = sqlite3.connect(db)
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         connection.close()
+
+
+class WatchedStore(ab.SqliteRunStore):
+    """A store that says when one of its writes found the file locked."""
+
+    def __init__(self, path: Path, **options: Any) -> None:
+        super().__init__(path, **options)
+        self.refused = threading.Event()
+
+    async def write(self, run_id: str, owner: str, writes: Any) -> None:
+        try:
+            await super().write(run_id, owner, writes)
+        except ab.StoreBusyError:
+            self.refused.set()
+            raise
+
+
+def locking_workflow(reg: ab.Registry, db: Path, holder: list[sqlite3.Connection]) -> ab.Workflow:
+    """Step ``lock`` takes the file's write lock in a connection of its own, kept in
+    ``holder``; step ``then`` (registered by the test) follows it."""
+
+    @reg.function
+    def lock() -> str:
+        connection = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+        connection.execute("BEGIN EXCLUSIVE")
+        holder.append(connection)
+        return "locked"
+
+    return build(
+        {"id": "lock", "function": "lock"},
+        {"id": "then", "function": "then", "inputs": {"after": "${steps.lock.output}"}},
+        name="busy",
+    )
+
+
+def release(holder: list[sqlite3.Connection]) -> None:
+    for connection in holder:
+        connection.execute("ROLLBACK")
+        connection.close()
+    holder.clear()
+
+
+async def test_a_store_locked_for_a_while_mid_run_loses_nothing(reg: ab.Registry, db: Path) -> None:
+    store = WatchedStore(db, busy_timeout=0.05)
+    holder: list[sqlite3.Connection] = []
+    workflow = locking_workflow(reg, db, holder)
+
+    @reg.function
+    def then(after: str) -> str:
+        assert store.refused.wait(20), "no write of the run met the lock"
+        release(holder)  # the run's write is refused at least once, then the file is free
+        return "unlocked"
+
+    try:
+        result = await ab.Runtime(reg, store=store).run_async(workflow, run_id="busy")
+        assert result.succeeded
+        history = await store.history("busy")
+        assert [(h.step_id, h.status) for h in history] == [
+            ("lock", "succeeded"),
+            ("then", "succeeded"),
+        ]
+        assert (await store.get_run("busy")).status == "succeeded"  # type: ignore[union-attr]
+    finally:
+        release(holder)
+        store.close()
+
+
+async def test_a_store_locked_past_the_lease_stops_the_run(reg: ab.Registry, db: Path) -> None:
+    store = WatchedStore(db, busy_timeout=0.05, lease=0.6)
+    holder: list[sqlite3.Connection] = []
+    workflow = locking_workflow(reg, db, holder)
+
+    @reg.function
+    async def then(after: str) -> None:
+        await anyio.sleep_forever()  # until the run is stopped
+
+    try:
+        with anyio.fail_after(20), pytest.raises(ab.StoreBusyError, match="is locked"):
+            await ab.Runtime(reg, store=store).run_async(workflow, run_id="stuck")
+        assert store.refused.is_set()
+    finally:
+        release(holder)
+        store.close()
