@@ -15,7 +15,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from inspect import CO_COROUTINE
 from types import CoroutineType, FunctionType, MethodType
-from typing import Any, Final, TypeVar, overload
+from typing import Any, TypeVar, overload
 
 from .._exceptions import BridgeTimeoutError, BridgeUsageError, NotAwaitableError, PortalClosedError
 from ._affinity import affinity_error
@@ -82,7 +82,15 @@ def run_sync(
 
 
 def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple overload
-    fn: Any, /, *args: Any, **options: Any
+    fn: Any,
+    /,
+    *args: Any,
+    timeout: float | None = None,
+    backend: str | None = None,
+    backend_options: dict[str, Any] | None = None,
+    on_running_loop: Policy | None = None,
+    manager: PortalManager | None = None,
+    **unexpected: Any,
 ) -> Any:
     """Run the coroutine function ``fn(*args)`` to completion and return its result.
 
@@ -120,13 +128,26 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
 
     .. versionadded:: 0.1
     """
-    # The options arrive as **options, checked here, rather than as keyword-only
-    # parameters: Python looks each of those up in a dict on every call, even one that
-    # passes none (the common case), which made a worker thread's call 0.4% slower.
+    if unexpected:
+        _close_if_coroutine(fn)
+        raise BridgeUsageError(_unexpected_keywords_message(fn, unexpected))
     try:
-        if not options:
-            return run_with(DEFAULT_OPTIONS, fn, args)
-        return run_with(_call_options(fn, options), fn, args)
+        if (
+            timeout is None
+            and backend is None
+            and backend_options is None
+            and on_running_loop is None
+            and manager is None
+        ):
+            return run_with(DEFAULT_OPTIONS, fn, args)  # the common case: no keyword call
+        options = CallOptions.of(
+            timeout=timeout,
+            backend=backend,
+            backend_options=backend_options,
+            on_running_loop=on_running_loop,
+            manager=manager,
+        )
+        return run_with(options, fn, args)
     except BaseException:
         # Invalid options, or a Ctrl-C on entry to run_with, before its own try: then
         # a coroutine passed in was never started. (One run_with handed over has been
@@ -134,43 +155,6 @@ def run_sync(  # type: ignore[misc]  # mypy cannot match *args to a TypeVarTuple
         if inspect.iscoroutine(fn):
             _close_unstarted(fn)
         raise
-
-
-_OPTION_SET: Final = frozenset(
-    ("timeout", "backend", "backend_options", "on_running_loop", "manager")
-)
-
-
-def _call_options(fn: Any, options: dict[str, Any]) -> CallOptions:
-    """The :class:`CallOptions` of a call's keyword arguments, checked."""
-    if not options.keys() <= _OPTION_SET:
-        _close_if_coroutine(fn)
-        unexpected = {key: value for key, value in options.items() if key not in _OPTION_SET}
-        raise BridgeUsageError(_unexpected_keywords_message(fn, unexpected))
-    if list(options.values()).count(None) == len(options):
-        return DEFAULT_OPTIONS  # every option passed as None: the defaults
-    return CallOptions.of(**options)
-
-
-# What introspection (help(), inspect.signature) shows: the options as the keywords
-# they are, as the overloads declare them for type checkers.
-run_sync.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [
-        inspect.Parameter("fn", inspect.Parameter.POSITIONAL_ONLY, annotation="Any"),
-        inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL, annotation="Any"),
-        *(
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
-            for name, kind in (
-                ("timeout", "float | None"),
-                ("backend", "str | None"),
-                ("backend_options", "dict[str, Any] | None"),
-                ("on_running_loop", "Policy | None"),
-                ("manager", "PortalManager | None"),
-            )
-        ),
-    ],
-    return_annotation="Any",
-)
 
 
 def run_with(options: CallOptions, fn: Any, args: tuple[Any, ...]) -> Any:
