@@ -399,9 +399,11 @@ class Journal:
                 await self._flush()
                 return
             except StoreBusyError as exc:
-                took = time.monotonic() - began
-                if time.monotonic() + took - self._renewed < self.store.lease:
-                    continue  # the store itself waited before failing: no spin
+                now = time.monotonic()
+                # Another try, as long as this one, must end within the lease. The store
+                # itself waited before failing, so trying again at once does not spin.
+                if now + (now - began) - self._renewed < self.store.lease:
+                    continue
                 self._stop(exc)
                 return
             except StoreError as exc:
