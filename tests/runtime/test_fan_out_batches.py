@@ -16,20 +16,30 @@ from agentbridge.runtime._driver import START_BATCH
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 
-def _fan_out(steps: int, function: str, *, last: str | None = None) -> ab.Workflow:
+def _fan_out(
+    steps: int, function: str, *, last: str | None = None, behind: str | None = None
+) -> ab.Workflow:
     """``steps`` independent steps of ``function``, each given its index as ``n``; the
-    last one (the last started) of ``last`` if given."""
+    last one (the last started) of ``last`` if given; all of them the dependents of one
+    step of ``behind`` if given (so a step's task starts them, not the run's)."""
     specs: list[dict[str, Any]] = [
         {"id": f"s{i}", "function": function, "inputs": {"n": i}} for i in range(steps)
     ]
     if last is not None:
         specs[-1]["function"] = last
+    if behind is not None:
+        for spec in specs:
+            spec["depends_on"] = ["root"]
+        specs.insert(0, {"id": "root", "function": behind, "inputs": {"n": -1}})
     return ab.Workflow.from_dict(
-        {"name": "wide", "steps": specs}, limits=ab.LoadLimits(max_steps=steps)
+        {"name": "wide", "steps": specs}, limits=ab.LoadLimits(max_steps=len(specs))
     )
 
 
-async def test_every_step_waits_on_the_last_one_started(reg: ab.Registry) -> None:
+@pytest.mark.parametrize("behind", [None, "quick"], ids=["roots", "dependents"])
+async def test_every_step_waits_on_the_last_one_started(
+    reg: ab.Registry, behind: str | None
+) -> None:
     # A batch boundary is a checkpoint, not a wait: every batch's steps are still
     # running when the next batch starts. A driver that waited for a batch to end (or
     # capped the steps running at once) would never start the last step: the bounded
@@ -50,9 +60,13 @@ async def test_every_step_waits_on_the_last_one_started(reg: ab.Registry) -> Non
         released.set()
         return n
 
+    @reg.function
+    async def quick(n: int) -> int:
+        return n
+
     with anyio.fail_after(20):
         result = await ab.run_workflow_async(
-            _fan_out(steps, "waits", last="releases"), registry=reg
+            _fan_out(steps, "waits", last="releases", behind=behind), registry=reg
         )
     assert result.succeeded
     assert waited == steps - 1
