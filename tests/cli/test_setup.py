@@ -97,7 +97,7 @@ def test_a_limit_can_be_lowered_and_raised(invoke: Invoke, write_workflow: Write
     large = write_workflow(_fan_out(10_001))  # one step over the default limit
     refused = invoke("graph", large)
     assert refused.exit_code == 2
-    assert "max_steps" in refused.stderr
+    assert "--limit max_steps=... on the command line" in refused.stderr
     raised = invoke("graph", large, "--limit", "max-steps=20_000")
     assert raised.exit_code == 0, raised.stderr
     assert "s10000" in raised.stdout
