@@ -70,16 +70,6 @@ def test_a_runner_given_twice_is_a_usage_error(
     assert "'pool' is given twice" in result.stderr
 
 
-def test_validate_checks_against_the_runners_given_without_reaching_them(
-    invoke: Invoke, write_workflow: WriteWorkflow
-) -> None:
-    # Nothing listens on port 1: validating must not try to connect.
-    path = write_workflow(ON_POOL)
-    result = invoke("validate", path, "--import", STEPS, "--runner", "pool=dask:tcp://127.0.0.1:1")
-    assert result.exit_code == 0, result.stderr
-    assert "OK" in result.stdout
-
-
 def _fan_out(steps: int) -> str:
     lines = ["name: wide", "steps:"]
     lines += [

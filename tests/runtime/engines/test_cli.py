@@ -51,3 +51,17 @@ def test_the_steps_naming_the_runner_run_on_the_cluster_it_connects_to(
     steps = json.loads(done.stdout)["steps"]
     assert steps["there"]["output"] == os.getpid()  # the cluster's worker thread is here
     assert steps["here"]["output"] != os.getpid()  # the CLI's own process ran this one
+
+
+def test_validate_checks_against_the_runners_given_without_reaching_them(tmp_path: Path) -> None:
+    workflow = tmp_path / "pids.yaml"
+    workflow.write_text(
+        "name: pids\nsteps:\n  - {id: there, function: cli_pid, runner: cluster}\n",
+        encoding="utf-8",
+    )
+    # Nothing listens on port 1: validating must not try to connect (it would wait out
+    # the runner's connect timeout, then fail).
+    args = ["validate", workflow, "--import", STEPS, "--runner", "cluster=dask:tcp://127.0.0.1:1"]
+    done = run_cli(args, cwd=PROJECT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "OK" in done.stdout
