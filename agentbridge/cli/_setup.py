@@ -18,6 +18,8 @@ import click
 
 import agentbridge as ab
 
+from ._errors import UserError
+
 __all__ = ("RunnerSpec", "limits_option", "open_runners", "runners_option")
 
 RunnerKind = Literal["process", "dask", "ray"]
@@ -141,12 +143,19 @@ def open_runners(
     specs: Sequence[RunnerSpec], *, start: bool = True
 ) -> Iterator[Mapping[str, CliRunner]]:
     """The runners of ``specs`` by name, started unless ``start`` is false (validating
-    needs them only to ask what they refuse), and closed on leaving."""
+    needs them only to ask what they refuse), and closed on leaving.
+
+    :raises UserError: if a runner cannot start (its engine cannot be reached, or its
+        extra is not installed): nothing has run
+    """
     with ExitStack() as stack:
         runners: dict[str, CliRunner] = {}
         for spec in specs:
             runner = spec.make()
             if start:
-                stack.enter_context(runner)
+                try:
+                    stack.enter_context(runner)
+                except ab.RunnerError as exc:
+                    raise UserError(f"runner {spec.name!r}: {exc}") from exc
             runners[spec.name] = runner
         yield runners

@@ -65,3 +65,21 @@ def test_validate_checks_against_the_runners_given_without_reaching_them(tmp_pat
     done = run_cli(args, cwd=PROJECT, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "OK" in done.stdout
+
+
+def test_an_engine_that_cannot_be_reached_is_a_clear_error_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    workflow = tmp_path / "pids.yaml"
+    workflow.write_text(
+        "name: pids\nsteps:\n  - {id: there, function: cli_pid, runner: cluster}\n",
+        encoding="utf-8",
+    )
+    args = ["run", workflow, "--import", STEPS, "--runner", "cluster=dask:tcp://127.0.0.1:1"]
+    done = run_cli(args, cwd=PROJECT, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "runner 'cluster': the Dask cluster at tcp://127.0.0.1:1 could not be reached" in (
+        done.stderr
+    )
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""  # no progress: nothing ran
