@@ -124,8 +124,8 @@ runners_option = click.option(
     callback=_parse_runners,
     help="A runner the workflow's steps can name with `runner: NAME` (repeatable). KIND is"
     " process (ARG: worker processes), dask or ray (ARG: the address to connect to;"
-    " without one, an engine of its own on this machine, needing agentbridge[dask] or"
-    " agentbridge[ray]). Example: --runner cluster=dask:tcp://10.0.0.5:8786.",
+    " without one, an engine of its own on this machine; each needs its extra)."
+    " Example: --runner cluster=dask:tcp://10.0.0.5:8786.",
 )
 limits_option = click.option(
     "--limit",
