@@ -135,7 +135,8 @@ class StoredRun:
     error_message: str | None = None
     #: Its outputs as JSON text, once it succeeded.
     outputs: str | None = None
-    #: Its steps, by id, in the order they were first recorded.
+    #: Its steps, by id, in the order they were first recorded (those
+    #: :meth:`RunStore.claim` returns: in any order).
     steps: Mapping[str, StoredStep] = field(default_factory=dict)
 
 
@@ -220,7 +221,8 @@ class RunStore(abc.ABC):
         """Make ``owner`` the owner of run ``run_id`` for :attr:`lease` seconds,
         creating it if new (then ``None`` is returned), else returning what a resume
         reads of it: the run, with only the steps it can reuse (those that succeeded
-        with their output stored; their error fields and ``not_stored`` are ``None``).
+        with their output stored, in any order; their error fields and ``not_stored``
+        are ``None``).
         :meth:`get_run` reads every step.
 
         A run that already succeeded is only read, not claimed (nothing is written),
