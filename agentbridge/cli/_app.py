@@ -24,6 +24,7 @@ from ._options import (
     timeout_option,
 )
 from ._running import report_run, show_events
+from ._setup import RunnerSpec, limits_option, open_runners, runners_option
 from ._summary import print_workflow
 
 __all__ = ("cli",)
@@ -74,6 +75,8 @@ def cli() -> None:
     " workflow limits. --input and --input-json override its keys.",
 )
 @imports_option
+@runners_option
+@limits_option
 @backend_option
 @timeout_option
 @json_option
@@ -91,6 +94,8 @@ def run(
     json_inputs: Mapping[str, object],
     inputs_file: Path | None,
     modules: tuple[str, ...],
+    runner_specs: tuple[RunnerSpec, ...],
+    limits: ab.LoadLimits | None,
     backend: str | None,
     timeout: float | None,
     as_json: bool,
@@ -108,13 +113,14 @@ def run(
     already there resumes that run (see `agentbridge resume`).
     """
     with reporting(debug=debug):
-        from_file = read_inputs_file(inputs_file) if inputs_file is not None else {}
+        from_file = read_inputs_file(inputs_file, limits=limits) if inputs_file else {}
         inputs = merge_inputs(from_file, inputs, json_inputs)
         import_modules(modules)
-        workflow = ab.Workflow.from_yaml(file)
-        runtime = ab.Runtime(backend=backend, store=open_store(store))
-        events = runtime.stream_sync(workflow, inputs, timeout=timeout, run_id=run_id)
-        result = show_events(workflow, events, as_json=as_json, full=full)
+        workflow = ab.Workflow.from_yaml(file, limits=limits)
+        with open_runners(runner_specs) as runners:
+            runtime = ab.Runtime(backend=backend, store=open_store(store), runners=runners)
+            events = runtime.stream_sync(workflow, inputs, timeout=timeout, run_id=run_id)
+            result = show_events(workflow, events, as_json=as_json, full=full)
     if store is not None:
         say_where_stored(result, store)
     report_run(result, debug=debug)
@@ -123,8 +129,16 @@ def run(
 @cli.command(short_help="Check a workflow file without running it.")
 @file_argument
 @imports_option
+@runners_option
+@limits_option
 @debug_option
-def validate(file: Path, modules: tuple[str, ...], debug: bool) -> None:
+def validate(
+    file: Path,
+    modules: tuple[str, ...],
+    runner_specs: tuple[RunnerSpec, ...],
+    limits: ab.LoadLimits | None,
+    debug: bool,
+) -> None:
     """Check the workflow in FILE against the registered steps, without running it.
 
     Prints OK and a summary of its steps, or every problem found. Exit code 0 if it
@@ -132,8 +146,9 @@ def validate(file: Path, modules: tuple[str, ...], debug: bool) -> None:
     """
     with reporting(debug=debug):
         import_modules(modules)
-        workflow = ab.Workflow.from_yaml(file)
-        ab.Runtime().validate(workflow)
+        workflow = ab.Workflow.from_yaml(file, limits=limits)
+        with open_runners(runner_specs, start=False) as runners:
+            ab.Runtime(runners=runners).validate(workflow)
     print_workflow(Console(highlight=False), workflow)
 
 
@@ -147,15 +162,16 @@ def validate(file: Path, modules: tuple[str, ...], debug: bool) -> None:
     show_default=True,
     help="mermaid (for Markdown pages and GitHub) or dot (for Graphviz).",
 )
+@limits_option
 @debug_option
-def graph(file: Path, form: str, debug: bool) -> None:
+def graph(file: Path, form: str, limits: ab.LoadLimits | None, debug: bool) -> None:
     """Print the steps of the workflow in FILE and their dependencies as a graph.
 
     Each step shows its id, kind, what it calls and its runner. Nothing is imported or
     run. Exit code 0, or 2 if the file is not a valid workflow.
     """
     with reporting(debug=debug):
-        workflow = ab.Workflow.from_yaml(file)
+        workflow = ab.Workflow.from_yaml(file, limits=limits)
     click.echo(FORMATS[form](workflow), nl=False)
 
 

@@ -21,6 +21,7 @@ from ._format import STATUS_STYLES, duration
 from ._loading import import_modules
 from ._options import backend_option, debug_option, imports_option, json_option, timeout_option
 from ._running import report_run, show_events
+from ._setup import RunnerSpec, limits_option, open_runners, runners_option
 
 __all__ = ("open_store", "resume", "run_id_option", "runs", "say_where_stored", "store_option")
 
@@ -96,6 +97,8 @@ def _stored_run(store: ab.SqliteRunStore, run_id: str) -> ab.StoredRun:
     default=None,
     help="The workflow file (default: the one the run was read from).",
 )
+@runners_option
+@limits_option
 @backend_option
 @timeout_option
 @json_option
@@ -105,6 +108,8 @@ def resume(
     store: Path,
     modules: tuple[str, ...],
     file: Path | None,
+    runner_specs: tuple[RunnerSpec, ...],
+    limits: ab.LoadLimits | None,
     backend: str | None,
     timeout: float | None,
     as_json: bool,
@@ -121,11 +126,12 @@ def resume(
         source = file or stored.source
         if source is None or str(source).startswith("<"):
             raise UserError(f"run {run_id!r} was not read from a file: pass --file FILE")
-        workflow = ab.Workflow.from_yaml(source)
+        workflow = ab.Workflow.from_yaml(source, limits=limits)
         inputs = json.loads(stored.inputs)
-        runtime = ab.Runtime(backend=backend, store=run_store)
-        events = runtime.stream_sync(workflow, inputs, timeout=timeout, run_id=run_id)
-        result = show_events(workflow, events, as_json=as_json)
+        with open_runners(runner_specs) as runners:
+            runtime = ab.Runtime(backend=backend, store=run_store, runners=runners)
+            events = runtime.stream_sync(workflow, inputs, timeout=timeout, run_id=run_id)
+            result = show_events(workflow, events, as_json=as_json)
     report_run(result, debug=debug)
 
 

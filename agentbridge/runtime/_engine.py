@@ -2,11 +2,12 @@
 submitted, awaited and cancelled through an engine's blocking client on any loop.
 
 Both engines' asyncio-style clients fail on trio, so a runner uses the blocking one:
-the attempt is submitted from a worker thread (pickling and the engine's bookkeeping
-never block the run's loop), its outcome is fetched in a thread of the engine's own
-when it is done, and that thread wakes the run's loop through the bridge's thread-safe
-scheduler. Cancelling the awaiting task cancels the engine's task too, before the step
-is recorded: queued work never starts.
+the attempt is submitted by the runner's submitting thread (pickling and the engine's
+bookkeeping never block the run's loop, and the loop does not wait for it), its
+outcome is fetched in a thread of the engine's own when it is done, and that thread
+wakes the run's loop through the bridge's thread-safe scheduler. Cancelling the
+awaiting task cancels the engine's task too, before the step is recorded: queued work
+never starts.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import functools
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -29,7 +31,7 @@ from .._exceptions import ConfigurationError, RunnerError
 from ..bridge._loops import thread_safe_scheduler
 from ._plan import StepCall
 from ._runner import StepRunner
-from ._worker import Unpicklable
+from ._worker import Returned, Unpicklable
 
 __all__ = ("EngineRunner", "RemoteTraceback")
 
@@ -63,7 +65,8 @@ class _Attempt:
         self.handle: Any = None
         #: ``(True, output)`` or ``(False, exception)``, once it is known.
         self.outcome: tuple[bool, Any] | None = None
-        self.submitted = anyio.Event()
+        #: Set by the submitting thread once the engine took the attempt or refused it.
+        self.submitted = threading.Event()
         self.done = anyio.Event()
 
 
@@ -102,15 +105,6 @@ class _Loop:
         for attempt in woken:
             attempt.done.set()
 
-    def submitted(self, batch: list[_Attempt]) -> None:
-        """On the loop: ``batch`` went through submission (an attempt the engine refused
-        has its outcome)."""
-        for attempt in batch:
-            if attempt.handle is None and attempt.outcome is None:  # interrupted
-                attempt.outcome = (False, RunnerError("the attempt could not be submitted"))
-                attempt.done.set()
-            attempt.submitted.set()
-
 
 class EngineRunner(StepRunner, Generic[Handle]):
     """A runner on a distributed engine: started once (off the loop), used by many runs
@@ -122,6 +116,7 @@ class EngineRunner(StepRunner, Generic[Handle]):
         "_lock",
         "_loops",
         "_state",
+        "_submitter",
         "address",
         "capacity",
         "capacity_hint",
@@ -175,6 +170,11 @@ class EngineRunner(StepRunner, Generic[Handle]):
         self._state = "new"
         #: The loops awaiting attempts on this runner now, by their anyio token.
         self._loops: dict[anyio.lowlevel.EventLoopToken, _Loop] = {}
+        #: Submits every loop's batches, in order; the loop hands a batch over and
+        #: moves on, woken only by outcomes (no thread hop to await per batch).
+        self._submitter = ThreadPoolExecutor(
+            1, thread_name_prefix=f"agentbridge-{self.engine.lower()}-submit"
+        )
 
     def __enter__(self: Any) -> Any:
         self.start()
@@ -214,6 +214,7 @@ class EngineRunner(StepRunner, Generic[Handle]):
             started, self._state = self._state == "started", "closed"
             if started:
                 self._shutdown()
+            self._submitter.shutdown(wait=False)
 
     def _unreachable(self, exc: BaseException) -> RunnerError:
         """The error of :meth:`start` for an :attr:`address` it could not reach."""
@@ -272,21 +273,20 @@ class EngineRunner(StepRunner, Generic[Handle]):
         batch = loop.batch
         batch.append(attempt)
         if len(batch) == 1:  # the first attempt of a batch submits it
-            # Shielded: once submitted, the handles are ours to cancel.
+            # Shielded: the batch is handed over whatever becomes of this attempt.
             with CancelScope(shield=True):
                 await anyio.lowlevel.checkpoint()  # the attempts ready now join it
-                loop.batch = []
-                try:
-                    await anyio.to_thread.run_sync(self._submit_all, batch, loop)
-                finally:
-                    loop.submitted(batch)
+            loop.batch = []
+            try:
+                self._submitter.submit(self._submit_all, batch, loop)
+            except RuntimeError:  # the runner closed: each attempt fails as closed
+                self._submit_all(batch, loop)
         try:
             await attempt.done.wait()
         except get_cancelled_exc_class():
             with CancelScope(shield=True):
-                await attempt.submitted.wait()
-                if attempt.handle is not None:
-                    how = await anyio.to_thread.run_sync(self._cancel, attempt.handle)
+                how = await anyio.to_thread.run_sync(self._cancel_submitted, attempt)
+                if how is not None:
                     _cancelled_how.set(how)
             raise
         assert attempt.outcome is not None
@@ -298,18 +298,25 @@ class EngineRunner(StepRunner, Generic[Handle]):
                 f"step {attempt.call.step.id!r} returned a value that cannot be pickled "
                 f"back from its {self.engine} worker ({value.why}); return plain data"
             )
-        return value.value
+        return value.value if isinstance(value, Returned) else value
 
     def _submit_all(self, batch: list[_Attempt], loop: _Loop) -> None:
-        """In a worker thread: submit each attempt of ``batch``, and have the engine
-        record its outcome and wake ``loop`` when it is done."""
+        """In the submitting thread: submit each attempt of ``batch``, and have the
+        engine record its outcome and wake ``loop`` when it is done."""
         for attempt in batch:
             try:
                 attempt.handle = self._submit_checked(attempt.call, attempt.kwargs, attempt.key)
-            except Exception as exc:
+                self._when_done(attempt.handle, functools.partial(self._finished, attempt, loop))
+            except BaseException as exc:
                 loop.wake(attempt, (False, exc))
-                continue
-            self._when_done(attempt.handle, functools.partial(self._finished, attempt, loop))
+            finally:
+                attempt.submitted.set()
+
+    def _cancel_submitted(self, attempt: _Attempt) -> str | None:
+        """In a worker thread: once ``attempt`` is submitted, cancel its engine task;
+        what that did, or ``None`` if the engine never took it."""
+        attempt.submitted.wait()
+        return None if attempt.handle is None else self._cancel(attempt.handle)
 
     def _finished(self, attempt: _Attempt, loop: _Loop, finished: object) -> None:
         # In a thread of the engine's: fetching the outcome may block here.

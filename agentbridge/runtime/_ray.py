@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import socket
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
 __all__ = ("RayRunner",)
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+#: Remote functions a runner keeps, the most recently used.
+REMOTES = 256
 
 #: Seconds a cancelled attempt waits for its task to end, before it is reported.
 CANCEL_GRACE = 2.0
@@ -72,7 +77,7 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
     .. versionadded:: 0.2
     """
 
-    __slots__ = ("_owned", "_remote", "init_options")
+    __slots__ = ("_owned", "_remotes", "_remotes_lock", "init_options")
 
     def __init__(
         self,
@@ -95,7 +100,9 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
             options["_temp_dir"] = os.path.abspath(temp_dir)
         self.init_options = {**options, **(init_options or {})}
         self._owned = False
-        self._remote: Any = None
+        #: A Ray remote function per step callable, by the callable's pickled bytes.
+        self._remotes: OrderedDict[bytes, Any] = OrderedDict()
+        self._remotes_lock = threading.Lock()
 
     def _open(self) -> int:
         if self.address is None:
@@ -120,7 +127,6 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
                     f"{exc}); check the address, or the options given to ray.init"
                 ) from None
             self._owned = True
-        self._remote = ray.remote(max_retries=0, retry_exceptions=False)(call_on_engine)
         return int(ray.cluster_resources().get("CPU", 1))
 
     def _probe(self) -> None:
@@ -138,14 +144,36 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
     def _shutdown(self) -> None:
         import ray
 
-        self._remote = None
+        with self._remotes_lock:
+            self._remotes.clear()
         if self._owned:
             self._owned = False
             ray.shutdown()
 
     def _submit(self, call: StepCall, kwargs: dict[str, Any], key: str) -> ObjectRef[Any]:
-        ref: ObjectRef[Any] = self._remote.options(name=key).remote(call.fn, kwargs)
+        ref: ObjectRef[Any] = self._remote_for(call.fn).remote(kwargs)
         return ref
+
+    def _remote_for(self, fn: Any) -> Any:
+        """The Ray remote function that calls ``fn``: one per callable, so the callable
+        crosses to the cluster once, not with every task (that halved a fan-out's cost
+        per task). Keyed by its pickled bytes, as a task carrying it would have them: a
+        callable pickled by value whose state changed since gets a remote of its own."""
+        import cloudpickle
+        import ray
+
+        key = cloudpickle.dumps(fn)
+        with self._remotes_lock:
+            remote = self._remotes.get(key)
+            if remote is not None:
+                self._remotes.move_to_end(key)
+                return remote
+        remote = ray.remote(max_retries=0, retry_exceptions=False)(_calling(fn))
+        with self._remotes_lock:
+            self._remotes[key] = remote
+            if len(self._remotes) > REMOTES:
+                self._remotes.popitem(last=False)
+        return remote
 
     def _when_done(self, handle: ObjectRef[Any], callback: Callable[[object], None]) -> None:
         future: Future[Any] = handle.future()
@@ -200,3 +228,13 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
         except Exception as exc:  # it failed, or Ray is gone: it runs no more
             return f"its Ray task ended before it could be cancelled ({type(exc).__name__})"
         return "its Ray task had finished before it could be cancelled"
+
+
+def _calling(fn: Any) -> Callable[[dict[str, Any]], Any]:
+    """A task that calls ``fn`` with its inputs, as :func:`call_on_engine` does."""
+
+    def task(kwargs: dict[str, Any]) -> Any:
+        return call_on_engine(fn, kwargs)
+
+    task.__qualname__ = task.__name__ = getattr(fn, "__name__", "step")
+    return task

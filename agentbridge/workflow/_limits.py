@@ -168,7 +168,7 @@ class Budget:
 def _exceeded(name: str, problem: str) -> LimitExceeded:
     return LimitExceeded(
         f"{problem}; if this workflow is meant to be this large, raise the limit with "
-        f"limits=agentbridge.LoadLimits({name}=...)"
+        f"limits=agentbridge.LoadLimits({name}=...), or --limit {name}=... on the command line"
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
 from .._exceptions import ConfigurationError, Problem, WorkflowValidationError
-from ..integrations import framework_of
+from ..integrations import adapt, framework_of
 from ._exception_types import resolve_exception_type
 from ._imports import import_target
 from ._model import KINDS, Step, StepKind, Workflow, callable_kind, is_callable_target
@@ -174,8 +174,8 @@ def resolve_targets(
     """The callable of every step, by step id: an agent object's ``run`` method, and an
     object of an agent framework as itself (the runtime adapts it, with
     :func:`agentbridge.integrations.adapt`). Each callable is checked against the
-    step's inputs (see :mod:`._signatures`); a framework's object is not, since its
-    adapter maps the inputs onto the framework's own input.
+    step's inputs (see :mod:`._signatures`); a framework's object through its adapter,
+    whose signature names the inputs the framework takes.
 
     :raises WorkflowValidationError: listing every step whose target does not resolve,
         and every input its callable's signature cannot take
@@ -197,10 +197,12 @@ def resolve_targets(
         framework = framework_of(target)
         if step.kind == "agent" and not callable(target) and framework is None:
             target = target.run
-        if framework is None:
-            what = f"{step.kind} {step.target_name!r}"
-            for message in signature_problems(target, step.inputs, what):
-                problems.append(Problem(message, step.id, step.line))
+        # A framework's object is called through its adapter, whose signature names the
+        # inputs the framework takes: check against that, not the object.
+        called = target if framework is None else adapt(target)
+        what = f"{step.kind} {step.target_name!r}"
+        for message in signature_problems(called, step.inputs, what):
+            problems.append(Problem(message, step.id, step.line))
         targets[step.id] = target
     for step in workflow.steps:
         _retry_types(step, registry, prefixes, problems)

@@ -123,3 +123,13 @@ def announce_then_sleep(seconds: float) -> float:
     print("step started", flush=True)
     time.sleep(seconds)
     return seconds
+
+
+class Scaler:
+    """A callable with state, pickled by value with each run's state."""
+
+    def __init__(self, factor: int) -> None:
+        self.factor = factor
+
+    def __call__(self, x: int) -> dict[str, int]:
+        return {"scaled": x * self.factor}

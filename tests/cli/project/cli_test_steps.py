@@ -76,3 +76,9 @@ async def loop() -> str:
     import asyncio
 
     return type(asyncio.get_running_loop()).__module__.partition(".")[0]
+
+
+@ab.function("cli_pid")
+def pid() -> int:
+    """The id of the process running the step."""
+    return os.getpid()

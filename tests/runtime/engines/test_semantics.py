@@ -229,6 +229,19 @@ async def test_cancelling_the_caller_reaches_the_engine(
     assert started == {"hold1", "hold2"}
 
 
+async def test_a_callable_whose_state_changed_runs_with_its_new_state(engine: Engine) -> None:
+    # The engine keeps a remote function per callable: one whose state changed since is
+    # a callable of its own, as it would be were it shipped with each task.
+    scaler = steps.Scaler(2)
+    workflow = build(_on(id="s", function=scaler, inputs={"x": 5}))
+    runtime = _runtime(engine)
+    assert (await runtime.run_async(workflow)).outputs["s"] == {"scaled": 10}
+    scaler.factor = 3
+    assert (await runtime.run_async(workflow)).outputs["s"] == {"scaled": 15}
+    other = build(_on(id="s", function=steps.Scaler(4), inputs={"x": 5}))
+    assert (await runtime.run_async(other)).outputs["s"] == {"scaled": 20}
+
+
 class _Agent:
     def run(self) -> str:
         return "hi"
