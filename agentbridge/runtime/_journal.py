@@ -149,12 +149,12 @@ class Journal:
             journal = cls(store, run_id, stored, owner, outputs)
             if claimed:
                 return journal
-            journal.result = journal._finished(workflow)
+            journal.result = journal.stored_result(workflow)
             if journal.result is not None:
                 return journal
             succeeded = True  # a step was added since: the run runs, so it is claimed
 
-    def _finished(self, workflow: Workflow) -> WorkflowResult | None:
+    def stored_result(self, workflow: Workflow) -> WorkflowResult | None:
         """The stored result if the run succeeded with every step of ``workflow``
         stored, else ``None``."""
         stored = self.stored
