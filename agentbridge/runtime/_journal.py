@@ -28,7 +28,7 @@ from .._exceptions import (
     StoreBusyError,
     StoreError,
 )
-from ..workflow import Step
+from ..workflow import Step, Workflow
 from . import _json
 from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
 from ._store import (
@@ -49,13 +49,7 @@ if TYPE_CHECKING:
 __all__ = ("Journal",)
 
 _make_result = maker(StepResult)
-#: The fields of a reused step's result that are the same for every one: all of them
-#: given, so the result is made without a merge.
-_REUSED: dict[str, Any] = {
-    field.name: field.default
-    for field in dataclasses.fields(StepResult)
-    if field.default is not dataclasses.MISSING
-} | {"status": StepStatus.SUCCEEDED, "reused": True}
+_SUCCEEDED = StepStatus.SUCCEEDED
 
 
 class Journal:
@@ -69,10 +63,10 @@ class Journal:
         "_renewed",
         "_run_scope",
         "_wake",
-        "inputs_json",
         "lost",
         "max_output",
         "owner",
+        "result",
         "run_id",
         "store",
         "stored",
@@ -93,6 +87,9 @@ class Journal:
         self.max_output = store.max_output
         #: The store failure (a lost lease, a locked file) that stopped the run.
         self.lost: StoreError | None = None
+        #: The stored result of a run that had already finished: it is not claimed, and
+        #: nothing runs or is written.
+        self.result: WorkflowResult | None = None
         self._pending: list[Write] = []
         self._keys: dict[str, str | None] = {}
         #: The stored outputs, read from their JSON once, by step id.
@@ -109,11 +106,13 @@ class Journal:
         cls,
         store: RunStore,
         run_id: str,
-        workflow: str,
+        workflow: Workflow,
         source: str | None,
         inputs: Mapping[str, Any],
     ) -> Journal:
-        """Claim run ``run_id`` in ``store``, new or stored.
+        """Claim run ``run_id`` in ``store``, new or stored; a run that already
+        succeeded with every step of ``workflow`` stored is only read, and its stored
+        result is the journal's :attr:`result`.
 
         :raises StoreError: if the inputs are not JSON
         :raises ResumeError: if a stored run of that id has another workflow or inputs
@@ -128,32 +127,36 @@ class Journal:
                 f"pass JSON values (str, int, float, bool, None, lists, dicts with str keys)"
             ) from None
         owner = uuid.uuid4().hex
-        stored = await store.claim(
-            run_id, owner, workflow=workflow, source=source, inputs=inputs_json
-        )
-        outputs: dict[str, Any] = {}
-        if stored is not None:
+        succeeded = False  # a succeeded run is first only read
+        while True:
+            stored = await store.claim(
+                run_id,
+                owner,
+                workflow=workflow.name,
+                source=source,
+                inputs=inputs_json,
+                succeeded=succeeded,
+            )
+            if stored is None:
+                return cls(store, run_id, None, owner, {})
+            claimed = succeeded or stored.status != RunStatus.SUCCEEDED.value
             try:
-                problem = _changed(stored, workflow, inputs_json)
-                if problem is not None:
-                    raise ResumeError(
-                        f"run {run_id!r} cannot be resumed: {problem}, so its stored results "
-                        f"do not belong to this run; resume it as it was, or start a new run "
-                        f"with another run id"
-                    )
-                for step_id, record in stored.steps.items():
-                    if record.output is not None:
-                        outputs[step_id] = _load(
-                            record.output, f"the output of step {step_id!r}", run_id
-                        )
+                outputs = _outputs(stored, workflow.name, inputs_json, run_id)
             except StoreError:
-                await store.release(run_id, owner)
+                if claimed:
+                    await store.release(run_id, owner)
                 raise
-        return cls(store, run_id, stored, owner, outputs)
+            journal = cls(store, run_id, stored, owner, outputs)
+            if claimed:
+                return journal
+            journal.result = journal.stored_result(workflow)
+            if journal.result is not None:
+                return journal
+            succeeded = True  # a step was added since: the run runs, so it is claimed
 
-    def finished(self, workflow: Any) -> WorkflowResult | None:
-        """The stored result if the run already succeeded with every step of
-        ``workflow`` stored, else ``None``."""
+    def stored_result(self, workflow: Workflow) -> WorkflowResult | None:
+        """The stored result if the run succeeded with every step of ``workflow``
+        stored, else ``None``."""
         stored = self.stored
         if stored is None or stored.status != RunStatus.SUCCEEDED.value or stored.outputs is None:
             return None
@@ -187,7 +190,13 @@ class Journal:
         stored = self.stored
         if stored is None:
             return {}
-        records, outputs = stored.steps, self._outputs
+        records, outputs, calls, dependents = (
+            stored.steps,
+            self._outputs,
+            plan.calls,
+            plan.dependents,
+        )
+        reused = self._reused
         seeded: dict[str, StepResult] = {}
         known: dict[str, Any] = {}  # the outputs of the steps reused so far
         waiting = dict(plan.indegree)
@@ -196,9 +205,9 @@ class Journal:
             record = records.get(step_id)
             if record is None or record.status != "succeeded" or step_id not in outputs:
                 continue
-            step = plan.calls[step_id].step
+            step = calls[step_id].step
             try:
-                if not step.evaluate_condition(inputs, known):
+                if step.when is not None and not step.evaluate_condition(inputs, known):
                     continue
                 if step.for_each is None:
                     kwargs: Any = step.evaluate_inputs(inputs, known)
@@ -212,9 +221,9 @@ class Journal:
                 continue
             if record.input_key is None or _key(step, kwargs) != record.input_key:
                 continue
-            seeded[step_id] = self._reused(step, record)
+            seeded[step_id] = reused(step, record)
             known[step_id] = outputs[step_id]
-            for dependent in plan.dependents[step_id]:
+            for dependent in dependents[step_id]:
                 waiting[dependent] -= 1
                 if not waiting[dependent]:
                     ready.append(dependent)
@@ -240,17 +249,25 @@ class Journal:
 
     def _reused(self, step: Step, record: StoredStep) -> StepResult:
         started_at = record.started_at
+        # Every field given, so the result is made without a merge (a field added to
+        # StepResult later gets its default: the maker merges then).
         return _make_result(
             {
-                **_REUSED,
                 "step_id": step.id,
                 "kind": step.kind,
+                "status": _SUCCEEDED,
                 "output": self._outputs[step.id],
                 "attempts": record.attempts,
                 "started_at": (
                     None if started_at is None else datetime.fromtimestamp(started_at, timezone.utc)
                 ),
                 "duration": record.duration,
+                "error": None,
+                "cancelled_how": None,
+                "reused": True,
+                "not_stored": None,
+                "usage": None,
+                "item": None,
             }
         )
 
@@ -438,6 +455,30 @@ def check_run_id(run_id: object) -> None:
         )
 
 
+def _outputs(stored: StoredRun, workflow: str, inputs_json: str, run_id: str) -> dict[str, Any]:
+    """The stored steps' outputs, read from their JSON, by step id.
+
+    :raises ResumeError: if the stored run has another workflow or inputs
+    :raises StoreError: if an output is not JSON
+    """
+    problem = _changed(stored, workflow, inputs_json)
+    if problem is not None:
+        raise ResumeError(
+            f"run {run_id!r} cannot be resumed: {problem}, so its stored results "
+            f"do not belong to this run; resume it as it was, or start a new run "
+            f"with another run id"
+        )
+    outputs = {}
+    load = _json.load
+    for step_id, record in stored.steps.items():
+        if record.output is not None:
+            try:
+                outputs[step_id] = load(record.output)
+            except ValueError:  # said by _load, whose message is made only then
+                _load(record.output, f"the output of step {step_id!r}", run_id)
+    return outputs
+
+
 def _changed(stored: StoredRun, workflow: str, inputs_json: str) -> str | None:
     if stored.workflow != workflow:
         return f"it ran workflow {stored.workflow!r}, not {workflow!r}"
@@ -467,17 +508,20 @@ def _load(text: str, what: str, run_id: str) -> Any:
 def _key(step: Step, kwargs: Any) -> str | None:
     """The input key of ``step`` run with ``kwargs``, or ``None`` if they are not JSON."""
     try:
-        text = _key_prefix(step.target_name, step.version) + _json.dump(kwargs)
+        text = _json.key_text(kwargs)
     except _json.NotJson:
         return None
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(
+        f"{_key_prefix(step.target_name, step.version)}{text}".encode()
+    ).hexdigest()
 
 
 @functools.lru_cache(maxsize=4096)
 def _key_prefix(target: str, version: str | None) -> str:
-    # The JSON of [target, version], a newline (never in JSON text), then the inputs'
-    # JSON: unambiguous. The inputs are in the order the step declares them.
-    return f"{_json.dump([target, version])}\n"
+    # The text of (target, version), a newline (never in that text, which is ASCII with
+    # escapes), then the inputs' text: unambiguous. The inputs are in the order the
+    # step declares them.
+    return f"{_json.key_text([target, version])}\n"
 
 
 def _with_not_stored(result: StepResult, reason: str) -> StepResult:

@@ -250,9 +250,7 @@ class Executor:
         source = workflow.source
         if source is not None and not source.startswith("<"):
             source = os.path.abspath(source)  # a resume may start in another directory
-        return await Journal.open(
-            self._store, run_id or uuid.uuid4().hex, workflow.name, source, values
-        )
+        return await Journal.open(self._store, run_id or uuid.uuid4().hex, workflow, source, values)
 
     async def _execute(
         self,
@@ -262,7 +260,7 @@ class Executor:
         journal: Journal | None,
         emit: Callable[[Event], None] | None = None,
     ) -> WorkflowResult:
-        finished = None if journal is None else journal.finished(self._workflow)
+        finished = None if journal is None else journal.result
         if finished is None:
             return await execute(
                 self._plan,
@@ -273,8 +271,6 @@ class Executor:
                 run_id=run_id,
                 journal=journal,
             )
-        assert journal is not None
-        await journal.store.release(journal.run_id, journal.owner)
         if emit is not None:
             _replay(finished, values, emit)
         return finished

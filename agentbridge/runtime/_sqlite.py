@@ -137,6 +137,22 @@ def _columns(types: _Types) -> str:
 _RUN_COLUMNS = _columns(_RUN_TYPES)
 _STEP_COLUMNS = _columns(_STEP_TYPES)
 _ATTEMPT_COLUMNS = _columns(_ATTEMPT_TYPES)
+#: The columns of a step a resume reads, as :meth:`SqliteRunStore.claim` checks them. The
+#: others are NULL in a step that succeeded, as agentbridge writes it, and not read: a
+#: resume uses only these.
+_REUSABLE_TYPES: _Types = {
+    "step_id": _STR,
+    "kind": _STR,
+    "attempts": (int,),
+    "output": _STR,
+    "input_key": _OPT_STR,
+    "started_at": _OPT_NUM,
+    "duration": _OPT_NUM,
+}
+_REUSABLE = (
+    f"SELECT {', '.join(_REUSABLE_TYPES)} FROM steps "
+    f"WHERE run_id = ? AND status = 'succeeded' AND output IS NOT NULL"
+)
 
 
 class SqliteRunStore(RunStore):
@@ -296,10 +312,17 @@ class SqliteRunStore(RunStore):
     # --- the interface -----------------------------------------------------------------
 
     async def claim(
-        self, run_id: str, owner: str, *, workflow: str, source: str | None, inputs: str
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        workflow: str,
+        source: str | None,
+        inputs: str,
+        succeeded: bool = False,
     ) -> StoredRun | None:
         """See :meth:`RunStore.claim`."""
-        return await self._call(self._claim, run_id, owner, workflow, source, inputs)
+        return await self._call(self._claim, run_id, owner, workflow, source, inputs, succeeded)
 
     def _claim(
         self,
@@ -309,11 +332,12 @@ class SqliteRunStore(RunStore):
         workflow: str,
         source: str | None,
         inputs: str,
+        succeeded: bool,
     ) -> StoredRun | None:
         now = time.time()
         with self._transaction(connection):
             row = connection.execute(
-                "SELECT owner, lease_until FROM runs WHERE run_id = ?", (run_id,)
+                "SELECT owner, lease_until, status FROM runs WHERE run_id = ?", (run_id,)
             ).fetchone()
             if row is None:
                 connection.execute(
@@ -322,24 +346,29 @@ class SqliteRunStore(RunStore):
                     (run_id, workflow, source, inputs, now, now, owner, now + self.lease),
                 )
                 return None
-            holder, lease_until = row
+            holder, lease_until, status = row
             if holder is not None and holder != owner and (lease_until or 0) > now:
                 raise RunOwnershipError(
                     f"run {run_id!r} is being run by another process (its lease ends in "
                     f"{lease_until - now:.1f} s); wait for it to finish, or resume it once "
                     f"that process is gone and the lease has expired"
                 )
+            if status == "succeeded" and not succeeded:
+                return self._stored_run(connection, run_id, self._reusable_steps)
             connection.execute(
                 "UPDATE runs SET owner = ?, lease_until = ? WHERE run_id = ?",
                 (owner, now + self.lease, run_id),
             )
-            for table in ("attempts", "steps"):
-                connection.execute(
-                    f"UPDATE {table} SET status = 'interrupted' "
-                    f"WHERE run_id = ? AND status = 'running'",
-                    (run_id,),
-                )
-            return self._get_run(connection, run_id)
+            # Only a run still "running" can have attempts its owner never ended (it died
+            # or lost its lease mid-run): an ended run's last write closed them all.
+            if status == "running":
+                for table in ("attempts", "steps"):
+                    connection.execute(
+                        f"UPDATE {table} SET status = 'interrupted' "
+                        f"WHERE run_id = ? AND status = 'running'",
+                        (run_id,),
+                    )
+            return self._stored_run(connection, run_id, self._reusable_steps)
 
     async def write(self, run_id: str, owner: str, writes: Sequence[Write]) -> None:
         """See :meth:`RunStore.write`."""
@@ -379,12 +408,23 @@ class SqliteRunStore(RunStore):
         return await self._call(self._get_run, run_id)
 
     def _get_run(self, connection: sqlite3.Connection, run_id: str) -> StoredRun | None:
+        return self._stored_run(connection, run_id, self._all_steps)
+
+    def _stored_run(
+        self,
+        connection: sqlite3.Connection,
+        run_id: str,
+        steps: Callable[[sqlite3.Connection, str], dict[str, StoredStep]],
+    ) -> StoredRun | None:
         row = connection.execute(
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?",
             (run_id,),
         ).fetchone()
         if row is None:
             return None
+        return StoredRun(**self._checked(row, _RUN_TYPES, "run"), steps=steps(connection, run_id))
+
+    def _all_steps(self, connection: sqlite3.Connection, run_id: str) -> dict[str, StoredStep]:
         steps = {}
         make, names = _make_step, _STEP_TYPES
         for step_row in connection.execute(
@@ -393,9 +433,48 @@ class SqliteRunStore(RunStore):
         ):
             if not step_row[-1]:
                 self._checked(step_row, _STEP_TYPES, "step")
-            # The hot path of every resume; zip leaves out the row's last column, its check.
+            # zip leaves out the row's last column, its check.
             steps[step_row[0]] = make(dict(zip(names, step_row, strict=False)))
-        return StoredRun(**self._checked(row, _RUN_TYPES, "run"), steps=steps)
+        return steps
+
+    def _reusable_steps(self, connection: sqlite3.Connection, run_id: str) -> dict[str, StoredStep]:
+        """The steps a resume can reuse: those that succeeded with their output stored.
+
+        The hot path of every resume, so only those rows are read, unsorted (a resume
+        looks them up by id), and their types are checked here, in Python, only in the
+        columns read: seven ``type()`` tests a row cost several times less than
+        SQLite's ``typeof`` on each column (measured: about 0.2 against 1.4 us a row).
+        """
+        steps = {}
+        make = _make_step
+        for row in connection.execute(_REUSABLE, (run_id,)):
+            step_id, kind, attempts, output, input_key, started_at, duration = row
+            if not (
+                type(step_id) is str
+                and type(kind) is str
+                and type(attempts) is int
+                and type(output) is str
+                and type(input_key) in _OPT_STR
+                and type(started_at) in _OPT_NUM
+                and type(duration) in _OPT_NUM
+            ):
+                self._refuse(row, _REUSABLE_TYPES, "step")
+            steps[step_id] = make(
+                {
+                    "started_at": started_at,
+                    "duration": duration,
+                    "error_type": None,
+                    "error_message": None,
+                    "step_id": step_id,
+                    "kind": kind,
+                    "status": "succeeded",
+                    "attempts": attempts,
+                    "output": output,
+                    "input_key": input_key,
+                    "not_stored": None,
+                }
+            )
+        return steps
 
     async def list_runs(self, limit: int = 100) -> list[StoredRun]:
         """See :meth:`RunStore.list_runs`."""
@@ -425,8 +504,12 @@ class SqliteRunStore(RunStore):
         # column says whether SQLite found its types right; only a wrong one is looked
         # at in Python, to say which.
         *row, right = row  # type: ignore[assignment]
-        if right:
-            return dict(zip(types, row, strict=True))
+        if not right:
+            self._refuse(row, types, what)
+        return dict(zip(types, row, strict=True))
+
+    def _refuse(self, row: Sequence[Any], types: _Types, what: str) -> None:
+        """Raise for the first value of ``row`` of a type ``types`` does not allow."""
         for value, allowed in zip(row, types.values(), strict=True):
             if type(value) not in allowed:
                 raise StoreError(
@@ -435,4 +518,3 @@ class SqliteRunStore(RunStore):
                     f"{' or '.join(kind.__name__ for kind in allowed)}: it was modified "
                     f"outside agentbridge; move it aside and use a new file"
                 )
-        return dict(zip(types, row, strict=True))

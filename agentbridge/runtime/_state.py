@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from time import perf_counter
-from typing import Any
+from typing import Any, NoReturn
 
 from .._exceptions import (
     ExpressionError,
@@ -44,6 +44,7 @@ NOT_RETRIED: tuple[type[Exception], ...] = (
 # How a step that did not succeed can end without failing the run: stopped by something
 # else, or skipped by its condition.
 _NOT_FAILURES = (StepStatus.CANCELLED, StepStatus.SKIPPED)
+_SUCCEEDED = StepStatus.SUCCEEDED
 
 
 class StepAttempts:
@@ -164,6 +165,28 @@ class RunState:
             self._ready = list(plan.roots)
 
     def _seed(self, seed: Mapping[str, StepResult]) -> list[str]:
+        # One pass that takes each seeded result, checked as it goes (a resume seeds
+        # every step it reuses); the first that does not fit is said by _refuse.
+        plan = self.plan
+        calls, dependents, waiting = plan.calls, plan.dependents, self._waiting
+        results, outputs = self.results, self.outputs
+        for step_id, result in seed.items():
+            call = calls.get(step_id)
+            if call is None or result.step_id != step_id or result.status is not _SUCCEEDED:
+                self._refuse(seed)
+            for dependency in call.step.depends_on:
+                if dependency not in seed:
+                    self._refuse(seed)
+            results[step_id] = result
+            outputs[step_id] = result.output
+            for dependent in dependents[step_id]:
+                waiting[dependent] -= 1
+        return [
+            step.id for step in plan.workflow.steps if not waiting[step.id] and step.id not in seed
+        ]
+
+    def _refuse(self, seed: Mapping[str, StepResult]) -> NoReturn:
+        """Raise for every seeded result that does not fit the plan."""
         plan = self.plan
         problems = []
         for step_id, result in seed.items():
@@ -193,18 +216,7 @@ class RunState:
                             step_id,
                         )
                     )
-        if problems:
-            raise WorkflowValidationError(problems, source=plan.workflow.source)
-        for step_id, result in seed.items():
-            self.results[step_id] = result
-            self.outputs[step_id] = result.output
-            for dependent in plan.dependents[step_id]:
-                self._waiting[dependent] -= 1
-        return [
-            step.id
-            for step in plan.workflow.steps
-            if step.id not in seed and not self._waiting[step.id]
-        ]
+        raise WorkflowValidationError(problems, source=plan.workflow.source)
 
     def take_ready(self) -> list[str]:
         """The steps ready when the run starts, in the workflow's order; given once."""

@@ -135,7 +135,8 @@ class StoredRun:
     error_message: str | None = None
     #: Its outputs as JSON text, once it succeeded.
     outputs: str | None = None
-    #: Its steps, by id, in the order they were first recorded.
+    #: Its steps, by id, in the order they were first recorded (those
+    #: :meth:`RunStore.claim` returns: in any order).
     steps: Mapping[str, StoredStep] = field(default_factory=dict)
 
 
@@ -208,12 +209,25 @@ class RunStore(abc.ABC):
 
     @abc.abstractmethod
     async def claim(
-        self, run_id: str, owner: str, *, workflow: str, source: str | None, inputs: str
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        workflow: str,
+        source: str | None,
+        inputs: str,
+        succeeded: bool = False,
     ) -> StoredRun | None:
         """Make ``owner`` the owner of run ``run_id`` for :attr:`lease` seconds,
-        creating it if new (then ``None`` is returned), else returning what is stored.
+        creating it if new (then ``None`` is returned), else returning what a resume
+        reads of it: the run, with only the steps it can reuse (those that succeeded
+        with their output stored, in any order; their error fields and ``not_stored``
+        are ``None``).
+        :meth:`get_run` reads every step.
 
-        Attempts left running by an earlier owner are marked ``"interrupted"``.
+        A run that already succeeded is only read, not claimed (nothing is written),
+        unless ``succeeded`` is true: resuming it returns its stored result. Attempts
+        left running by an earlier owner are marked ``"interrupted"``.
 
         :raises RunOwnershipError: if another owner's lease has not expired
         """

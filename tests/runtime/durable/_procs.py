@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import selectors
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -106,3 +108,15 @@ def until(condition: Callable[[], bool], what: str) -> None:
 def lines(path: Path) -> list[str]:
     """The lines of a side-effect log (none if it does not exist)."""
     return path.read_text().splitlines() if path.exists() else []
+
+
+def every_row(db: Path) -> dict[str, list[Any]]:
+    """Every row of the store's tables, in order: to compare before and after."""
+    connection = sqlite3.connect(db)
+    try:
+        return {
+            table: connection.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+            for table in ("runs", "steps", "attempts")
+        }
+    finally:
+        connection.close()

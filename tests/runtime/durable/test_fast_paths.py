@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ import agentbridge as ab
 from agentbridge.runtime import _json
 
 from .._helpers import build, collect
+from ._procs import every_row
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -163,3 +165,106 @@ JSON = st.recursive(
 def test_the_store_s_json_is_json_dumps_s(value: Any) -> None:
     assert _json.dump(value) == json.dumps(value)
     assert _json.load(_json.dump(value)) == value
+
+
+async def test_a_finished_run_is_only_read_never_claimed_or_written(
+    reg: ab.Registry, store: ab.SqliteRunStore, db: Any
+) -> None:
+    @reg.function
+    async def give(v: int = 0) -> int:
+        return v + 1
+
+    workflow = build(
+        {"id": "a", "function": "give"},
+        {"id": "b", "function": "give", "inputs": {"v": "${steps.a.output}"}},
+    )
+    runtime = ab.Runtime(reg, store=store)
+    await runtime.run_async(workflow, run_id="f")
+    before = every_row(db)
+    observer = sqlite3.connect(db)
+    try:
+        # Changes when another connection commits a change (SQLite's data_version).
+        version = observer.execute("PRAGMA data_version").fetchone()
+        again = await runtime.run_async(workflow, run_id="f")
+        assert observer.execute("PRAGMA data_version").fetchone() == version, "nothing written"
+    finally:
+        observer.close()
+    assert all(step.reused for step in again.steps.values())
+    assert again.outputs == {"a": 1, "b": 2}
+    assert every_row(db) == before
+    # A process that holds it (here: claims it as a rerun would) still keeps others out.
+    claimed = await store.claim(
+        "f", "another", workflow=workflow.name, source=None, inputs="{}", succeeded=True
+    )
+    assert claimed is not None
+    with pytest.raises(ab.RunOwnershipError, match="is being run by another process"):
+        await runtime.run_async(workflow, run_id="f")
+
+
+async def test_a_finished_run_given_a_new_step_claims_it_and_runs_only_that(
+    reg: ab.Registry, store: ab.SqliteRunStore
+) -> None:
+    calls: list[str] = []
+
+    @reg.function
+    async def give(v: int = 0) -> int:
+        context = ab.current_step()
+        assert context is not None
+        calls.append(context.step_id)
+        return v + 1
+
+    a = {"id": "a", "function": "give"}
+    b = {"id": "b", "function": "give", "inputs": {"v": "${steps.a.output}"}}
+    runtime = ab.Runtime(reg, store=store)
+    await runtime.run_async(build(a, name="grown"), run_id="g")
+    result = await runtime.run_async(build(a, b, name="grown"), run_id="g")
+    assert calls == ["a", "b"]
+    assert {k: s.reused for k, s in result.steps.items()} == {"a": True, "b": False}
+    stored = await store.get_run("g")
+    assert stored is not None
+    assert stored.status == "succeeded"
+    assert set(stored.steps) == {"a", "b"}
+    assert (await store.claim("g", "x", workflow="grown", source=None, inputs="{}")) is not None
+
+
+async def test_an_int_too_long_to_write_is_not_stored_and_runs_again(
+    reg: ab.Registry, store: ab.SqliteRunStore
+) -> None:
+    ran: list[str] = []
+
+    @reg.function
+    async def big() -> int:
+        ran.append("big")
+        return 10**5000  # past sys.get_int_max_str_digits(): no text for it
+
+    @reg.function
+    async def use(v: int) -> int:
+        ran.append("use")
+        return v % 7
+
+    workflow = build(
+        {"id": "a", "function": "big"},
+        {"id": "b", "function": "use", "inputs": {"v": "${steps.a.output}"}},
+    )
+    runtime = ab.Runtime(reg, store=store)
+    result = await runtime.run_async(workflow, run_id="big")
+    assert result.succeeded
+    assert result.steps["a"].not_stored is not None
+    assert "cannot be written as text" in result.steps["a"].not_stored
+    again = await runtime.run_async(workflow, run_id="big")
+    assert again.outputs["b"] == result.outputs["b"]
+    # a is not stored, and b's inputs have no key: both run again.
+    assert ran == ["big", "use", "big", "use"]
+
+
+@given(JSON, JSON)
+def test_the_key_text_of_two_values_is_the_same_only_if_they_are(a: Any, b: Any) -> None:
+    same = _json.key_text(a) == _json.key_text(b)
+    assert same == (_json.dump(a) == _json.dump(b))
+    assert _json.key_text(a).isascii()
+
+
+def test_the_key_text_refuses_what_json_refuses() -> None:
+    for value in ((1, 2), {1: "a"}, float("nan"), object(), 10**5000):
+        with pytest.raises(_json.NotJson):
+            _json.key_text(value)

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import agentbridge as ab
 
 from . import _worker
-from ._procs import DEADLINE, Worker, first_outcome, lines, until
+from ._procs import DEADLINE, Worker, every_row, first_outcome, lines, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -84,17 +82,6 @@ def started_worker(spawn: Spawn, db: Path, directory: Path, run_id: str, backend
     worker.expect("b waiting")
     until(lambda: b_is_running(db, run_id), "the store shows step b running")
     return worker
-
-
-def every_row(db: Path) -> dict[str, list[Any]]:
-    connection = sqlite3.connect(db)
-    try:
-        return {
-            table: connection.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
-            for table in ("runs", "steps", "attempts")
-        }
-    finally:
-        connection.close()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
