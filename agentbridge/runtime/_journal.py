@@ -51,6 +51,10 @@ __all__ = ("Journal",)
 _make_result = maker(StepResult)
 _SUCCEEDED = StepStatus.SUCCEEDED
 
+#: The least time, in seconds, from one try of a write that found the store busy to
+#: the next.
+RETRY_PAUSE = 0.05
+
 
 class Journal:
     """The store's side of one execution of a durable run; made by :meth:`open`."""
@@ -382,7 +386,10 @@ class Journal:
                     self._closing = True
                     self._wake.set()
         finally:
-            if self.lost is None:
+            # Nothing pending: the writer wrote the run's end already (say, trying again
+            # past a busy store as it came), which let the run go; one more write, even
+            # an empty one, would find it owned by no one and report the lease lost.
+            if self.lost is None and self._pending:
                 with anyio.CancelScope(shield=True):
                     await self._flush_or_stop()
         if self.lost is not None:
@@ -394,7 +401,9 @@ class Journal:
 
     async def _write_loop(self) -> None:
         heartbeat = self.store.lease / 3
-        while not self.lost:
+        # Closing is checked before each wait too: if the run ended while a write was
+        # tried again, its wake-up went to an event that try then replaced.
+        while not self.lost and not self._closing:
             with anyio.move_on_after(heartbeat):
                 await self._wake.wait()
             if self._closing:
@@ -417,9 +426,12 @@ class Journal:
                 return
             except StoreBusyError as exc:
                 now = time.monotonic()
-                # Another try, as long as this one, must end within the lease. The store
-                # itself waited before failing, so trying again at once does not spin.
-                if now + (now - began) - self._renewed < self.store.lease:
+                # The store itself waited before failing, but maybe only a moment (a
+                # tiny busy_timeout): the pause keeps the tries from spinning.
+                pause = max(0.0, RETRY_PAUSE - (now - began))
+                # Another try, as long as this one, must end within the lease.
+                if now + pause + (now - began) - self._renewed < self.store.lease:
+                    await anyio.sleep(pause)
                     continue
                 self._stop(exc)
                 return

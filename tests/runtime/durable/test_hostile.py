@@ -8,6 +8,7 @@ import pickle
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import anyio
 import pytest
 
 import agentbridge as ab
+from agentbridge.runtime._journal import RETRY_PAUSE
 
 from .._helpers import build
 
@@ -245,10 +247,13 @@ class WatchedStore(ab.SqliteRunStore):
         super().__init__(path, **options)
         self.refused = threading.Event()
 
+        self.refusals = 0
+
     async def write(self, run_id: str, owner: str, writes: Any) -> None:
         try:
             await super().write(run_id, owner, writes)
         except ab.StoreBusyError:
+            self.refusals += 1
             self.refused.set()
             raise
 
@@ -298,6 +303,36 @@ async def test_a_store_locked_for_a_while_mid_run_loses_nothing(reg: ab.Registry
             ("then", "succeeded"),
         ]
         assert (await store.get_run("busy")).status == "succeeded"  # type: ignore[union-attr]
+    finally:
+        release(holder)
+        store.close()
+
+
+async def test_a_write_tried_again_pauses_however_short_the_busy_timeout(
+    reg: ab.Registry, db: Path
+) -> None:
+    # A lease long enough that the writer's heartbeat (a third of it) never comes while
+    # the run is bounded: the run must end because it ended, not because of a heartbeat.
+    store = WatchedStore(db, busy_timeout=0.001, lease=120)
+    holder: list[sqlite3.Connection] = []
+    workflow = locking_workflow(reg, db, holder)
+    held = 0.5
+
+    @reg.function
+    def then(after: str) -> str:
+        assert store.refused.wait(20), "no write of the run met the lock"
+        time.sleep(held)  # the file stays locked this long: the tries are counted
+        release(holder)
+        return "unlocked"
+
+    try:
+        with anyio.fail_after(20):
+            result = await ab.Runtime(reg, store=store).run_async(workflow, run_id="brief")
+        assert result.succeeded
+        # One try per RETRY_PAUSE at most, and one more as the lock goes; without the
+        # pause, a try that SQLite refuses within a millisecond made hundreds.
+        assert store.refusals <= held / RETRY_PAUSE + 2, store.refusals
+        assert (await store.get_run("brief")).status == "succeeded"  # type: ignore[union-attr]
     finally:
         release(holder)
         store.close()
