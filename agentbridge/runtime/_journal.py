@@ -401,11 +401,12 @@ class Journal:
 
     async def _write_loop(self) -> None:
         heartbeat = self.store.lease / 3
-        # Closing is checked before each wait too: if the run ended while a write was
-        # tried again, its wake-up went to an event that try then replaced.
-        while not self.lost and not self._closing:
-            with anyio.move_on_after(heartbeat):
-                await self._wake.wait()
+        while not self.lost:
+            # Closing is checked before the wait too: if the run ended while a write
+            # was tried again, its wake-up went to an event that try then replaced.
+            if not self._closing:
+                with anyio.move_on_after(heartbeat):
+                    await self._wake.wait()
             if self._closing:
                 return
             # Shielded: a batch taken is written, even if the run is cancelled now.
