@@ -197,13 +197,18 @@ def resolve_targets(
         framework = framework_of(target)
         if step.kind == "agent" and not callable(target) and framework is None:
             target = target.run
+        targets[step.id] = target
         # A framework's object is called through its adapter, whose signature names the
-        # inputs the framework takes: check against that, not the object.
-        called = target if framework is None else adapt(target)
+        # inputs the framework takes: check against that, not the object. An adapter
+        # that cannot be imported (an object that only looks like the framework's, the
+        # framework absent) leaves the step unchecked, as an unreadable signature does.
+        try:
+            called = target if framework is None else adapt(target)
+        except ImportError:
+            continue
         what = f"{step.kind} {step.target_name!r}"
         for message in signature_problems(called, step.inputs, what):
             problems.append(Problem(message, step.id, step.line))
-        targets[step.id] = target
     for step in workflow.steps:
         _retry_types(step, registry, prefixes, problems)
     if problems:
