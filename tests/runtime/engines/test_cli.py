@@ -35,6 +35,17 @@ def scheduler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield cluster.scheduler_address
 
 
+@pytest.fixture
+def on_cluster(tmp_path: Path) -> Path:
+    """A workflow file whose one step runs on the runner named ``cluster``."""
+    workflow = tmp_path / "on_cluster.yaml"
+    workflow.write_text(
+        "name: pids\nsteps:\n  - {id: there, function: cli_pid, runner: cluster}\n",
+        encoding="utf-8",
+    )
+    return workflow
+
+
 def test_the_steps_naming_the_runner_run_on_the_cluster_it_connects_to(
     scheduler: str, tmp_path: Path
 ) -> None:
@@ -53,29 +64,21 @@ def test_the_steps_naming_the_runner_run_on_the_cluster_it_connects_to(
     assert steps["here"]["output"] != os.getpid()  # the CLI's own process ran this one
 
 
-def test_validate_checks_against_the_runners_given_without_reaching_them(tmp_path: Path) -> None:
-    workflow = tmp_path / "pids.yaml"
-    workflow.write_text(
-        "name: pids\nsteps:\n  - {id: there, function: cli_pid, runner: cluster}\n",
-        encoding="utf-8",
-    )
+def test_validate_checks_against_the_runners_given_without_reaching_them(
+    on_cluster: Path,
+) -> None:
     # Nothing listens on port 1: validating must not try to connect (it would wait out
     # the runner's connect timeout, then fail).
-    args = ["validate", workflow, "--import", STEPS, "--runner", "cluster=dask:tcp://127.0.0.1:1"]
+    args = ["validate", on_cluster, "--import", STEPS, "--runner", "cluster=dask:tcp://127.0.0.1:1"]
     done = run_cli(args, cwd=PROJECT, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "OK" in done.stdout
 
 
 def test_an_engine_that_cannot_be_reached_is_a_clear_error_before_anything_runs(
-    tmp_path: Path,
+    on_cluster: Path,
 ) -> None:
-    workflow = tmp_path / "pids.yaml"
-    workflow.write_text(
-        "name: pids\nsteps:\n  - {id: there, function: cli_pid, runner: cluster}\n",
-        encoding="utf-8",
-    )
-    args = ["run", workflow, "--import", STEPS, "--runner", "cluster=dask:tcp://127.0.0.1:1"]
+    args = ["run", on_cluster, "--import", STEPS, "--runner", "cluster=dask:tcp://127.0.0.1:1"]
     done = run_cli(args, cwd=PROJECT, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "runner 'cluster': the Dask cluster at tcp://127.0.0.1:1 could not be reached" in (
