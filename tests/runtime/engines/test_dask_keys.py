@@ -1,0 +1,53 @@
+"""What a Dask runner leaves on the cluster: a finished attempt's future is kept for a
+moment, to be released with the next submission, and never longer than that."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import anyio.to_thread
+import pytest
+
+import agentbridge as ab
+from agentbridge.runtime._dask import RELEASE_AFTER
+
+from .. import _process_steps as steps
+from .._helpers import build
+from .conftest import BOUND
+
+pytestmark = pytest.mark.anyio
+
+
+def _held(runner: ab.DaskRunner, prefix: str) -> list[str]:
+    """The keys of the scheduler's tasks whose step id starts with ``prefix``."""
+    keys = runner.client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks))
+    return [key for key in keys if str(key).startswith(prefix)]
+
+
+async def _until_released(runner: ab.DaskRunner, prefix: str) -> float:
+    """Seconds until the cluster holds no task of ``prefix`` (bounded by ``BOUND``)."""
+    start = time.monotonic()
+    with anyio.fail_after(BOUND):
+        while await anyio.to_thread.run_sync(_held, runner, prefix):
+            await anyio.sleep(RELEASE_AFTER / 5)
+    return time.monotonic() - start
+
+
+async def test_a_runs_last_outputs_are_released_on_the_cluster_without_another_submission(
+    dask_threads: ab.DaskRunner,
+) -> None:
+    chain = build(
+        {"id": "kept_a", "function": steps.add, "inputs": {"a": 1, "b": 2}, "runner": "dask"},
+        {
+            "id": "kept_b",
+            "function": steps.add,
+            "inputs": {"a": "${steps.kept_a.output}", "b": 3},
+            "runner": "dask",
+        },
+    )
+    result = await ab.Runtime(runners={"dask": dask_threads}).run_async(chain)
+    assert result.outputs == {"kept_a": 3, "kept_b": 6}
+    # Nothing else is submitted: the run's keys go once the runner stops waiting for
+    # a submission to send them with, well within the bound.
+    assert await _until_released(dask_threads, "kept_") < BOUND / 2
