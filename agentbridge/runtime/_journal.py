@@ -261,6 +261,48 @@ class Journal:
             return None
         return self._reused(step, record)
 
+    def item(self, step: Step, index: int, kwargs: Any) -> tuple[str | None, tuple[Any] | None]:
+        """Item ``index`` of ``for_each`` step ``step``, run with ``kwargs``: its input
+        key (``None`` if they are not JSON or the step has ``persist: false``: the item
+        is then not stored), and its stored output, in a 1-tuple, if a stored record of
+        the item can stand for running it (else ``None``)."""
+        if not step.persist:
+            return None, None
+        key = _key(step, kwargs)
+        stored = self.stored
+        if stored is None or key is None:
+            return key, None
+        item_id = _item_id(step.id, index)
+        record = stored.reusable.get(item_id)
+        if record is None or record.input_key != key:
+            return key, None
+        return key, (self._outputs[item_id],)
+
+    def item_ended(self, step: Step, index: int, key: str, result: StepResult) -> None:
+        """Store item ``index`` of ``step``, which succeeded with ``result`` run with
+        the inputs of ``key``: a record of the step's kind, as step ``ID[INDEX]`` (a
+        bracket is in no step id). Nothing is stored if its output cannot be (not JSON,
+        too large): the item then runs again."""
+        output, _ = self._output(result.output, True)
+        if output is None:
+            return
+        started_at = result.started_at
+        self._add(
+            StepEnded(
+                _item_id(step.id, index),
+                step.kind,
+                StepStatus.SUCCEEDED.value,
+                result.attempts,
+                output,
+                key,
+                None,
+                None if started_at is None else started_at.timestamp(),
+                result.duration,
+                None,
+                None,
+            )
+        )
+
     def _reused(self, step: Step, record: ReusableStep) -> StepResult:
         started_at = record.started_at
         # A copy of a whole result's fields, five of them set: cheaper than a dict
@@ -532,6 +574,11 @@ def _key_prefix(target: str, version: str | None) -> str:
     # escapes), then the inputs' text: unambiguous. The inputs are in the order the
     # step declares them.
     return f"{_json.key_text([target, version])}\n"
+
+
+def _item_id(step_id: str, index: int) -> str:
+    """The id of the record of item ``index`` of step ``step_id``."""
+    return f"{step_id}[{index}]"
 
 
 def _with_not_stored(result: StepResult, reason: str) -> StepResult:

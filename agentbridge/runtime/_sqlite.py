@@ -429,7 +429,9 @@ class SqliteRunStore(RunStore):
         steps = {}
         make, names = _make_step, _STEP_TYPES
         for step_row in connection.execute(
-            f"SELECT {_STEP_COLUMNS} FROM steps WHERE run_id = ? ORDER BY rowid",
+            # Not the records of for_each items (ID[INDEX]): they are no workflow steps.
+            f"SELECT {_STEP_COLUMNS} FROM steps "
+            f"WHERE run_id = ? AND instr(step_id, '[') = 0 ORDER BY rowid",
             (run_id,),
         ):
             if not step_row[-1]:

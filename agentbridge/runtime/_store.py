@@ -161,11 +161,13 @@ class StoredRun:
     error_message: str | None = None
     #: Its outputs as JSON text, once it succeeded.
     outputs: str | None = None
-    #: Its steps, by id, in the order they were first recorded, as
-    #: :meth:`RunStore.get_run` reads them (:meth:`RunStore.claim` leaves this empty).
+    #: Its workflow steps, by id, in the order they were first recorded, as
+    #: :meth:`RunStore.get_run` reads them (:meth:`RunStore.claim` leaves this empty);
+    #: not the records of ``for_each`` items.
     steps: Mapping[str, StoredStep] = field(default_factory=dict)
     #: The steps a resume may reuse, by id, in any order, as :meth:`RunStore.claim`
-    #: reads them (:meth:`RunStore.get_run` leaves this empty).
+    #: reads them (:meth:`RunStore.get_run` leaves this empty); with them the
+    #: succeeded items of ``for_each`` steps, each a record of id ``STEP_ID[INDEX]``.
     reusable: Mapping[str, ReusableStep] = field(default_factory=dict)
 
 
@@ -276,7 +278,9 @@ class RunStore(abc.ABC):
 
     @abc.abstractmethod
     async def get_run(self, run_id: str) -> StoredRun | None:
-        """The stored run, or ``None`` if there is none with that id."""
+        """The stored run, or ``None`` if there is none with that id. Its
+        :attr:`StoredRun.steps` leave out the records of ``for_each`` items (written
+        as steps whose id is ``STEP_ID[INDEX]``; a bracket is in no step id)."""
 
     @abc.abstractmethod
     async def list_runs(self, limit: int = 100) -> list[StoredRun]:
