@@ -74,6 +74,7 @@ if _typing.TYPE_CHECKING:
         Executor,
         ProcessRunner,
         RayRunner,
+        ReusableStep,
         RunFinished,
         RunStarted,
         RunStatus,
@@ -154,6 +155,7 @@ _LAZY: dict[str, str] = {
     "run_workflow": "runtime",
     "run_workflow_async": "runtime",
     # durable runs
+    "ReusableStep": "runtime",
     "RunStore": "runtime",
     "SqliteRunStore": "runtime",
     "StepContext": "runtime",
@@ -217,6 +219,7 @@ __all__ = (
     "RayRunner",
     "Registry",
     "ResumeError",
+    "ReusableStep",
     "RunFinished",
     "RunOwnershipError",
     "RunStarted",

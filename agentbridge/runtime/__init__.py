@@ -14,7 +14,7 @@ from ._ray import RayRunner
 from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
 from ._runtime import Executor, Runtime, WorkflowLike, run_workflow, run_workflow_async
 from ._sqlite import SqliteRunStore
-from ._store import RunStore, StoredAttempt, StoredRun, StoredStep
+from ._store import ReusableStep, RunStore, StoredAttempt, StoredRun, StoredStep
 
 __all__ = (
     "DaskRunner",
@@ -22,6 +22,7 @@ __all__ = (
     "Executor",
     "ProcessRunner",
     "RayRunner",
+    "ReusableStep",
     "RunFinished",
     "RunStarted",
     "RunStatus",

@@ -360,7 +360,9 @@ class _Run:
         """A ``for_each`` step: each item's attempts, at most ``max_concurrency`` items
         at once; the first item that fails stops the others and fails the step. Its
         usage is the list of the items' usages, if any reported one. ``prepared``: each
-        item's inputs for its first attempt, if evaluated already."""
+        item's inputs for its first attempt, if evaluated already. In a durable run each
+        item that succeeds is stored, and an item stored with the same inputs is not
+        run again (its output taken, its usage ``None``)."""
         outputs: list[Any] = [None] * len(items)
         usages: list[Any] = [None] * len(items)
         failures: list[tuple[int, StepResult]] = []
@@ -369,11 +371,22 @@ class _Run:
         if not self.runner.on_loop(call):
             workers = min(workers, self.runner.capacity)  # more would only wait
 
+        journal = self.journal
+        step = call.step
+
         async def work(scope: anyio.CancelScope) -> None:
             for index in indexes:
-                each = StepAttempts(call.step, call.retry_on)
+                kwargs = None if prepared is None else prepared[index]
+                key = None
+                if journal is not None and kwargs is not None:
+                    # Each item is stored on its own, so a resume runs only the items
+                    # that did not succeed (or whose inputs changed).
+                    key, stored = journal.item(step, index, kwargs)
+                    if stored is not None:
+                        outputs[index] = stored[0]
+                        continue
+                each = StepAttempts(step, call.retry_on)
                 try:
-                    kwargs = None if prepared is None else prepared[index]
                     result = await self._attempts(call, each, (items[index], index), kwargs)
                 finally:
                     attempts.attempts += each.attempts
@@ -381,6 +394,9 @@ class _Run:
                     failures.append((index, result))
                     scope.cancel()
                     return
+                if key is not None:
+                    assert journal is not None
+                    journal.item_ended(step, index, key, result)
                 outputs[index] = result.output
                 usages[index] = result.usage
 

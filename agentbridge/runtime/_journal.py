@@ -34,11 +34,11 @@ from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
 from ._store import (
     AttemptEnded,
     AttemptStarted,
+    ReusableStep,
     RunEnded,
     RunStore,
     StepEnded,
     StoredRun,
-    StoredStep,
     Write,
     maker,
 )
@@ -49,7 +49,18 @@ if TYPE_CHECKING:
 __all__ = ("Journal",)
 
 _make_result = maker(StepResult)
-_SUCCEEDED = StepStatus.SUCCEEDED
+#: Every field of a reused step's result (a field added to StepResult later gets its
+#: default); :meth:`Journal._reused` sets those of its step.
+_REUSED = {
+    **{
+        spec.name: spec.default
+        for spec in dataclasses.fields(StepResult)
+        if spec.default is not dataclasses.MISSING
+    },
+    "status": StepStatus.SUCCEEDED,
+    "reused": True,
+}
+_sha256 = hashlib.sha256
 
 #: The least time, in seconds, from one try of a write that found the store busy to
 #: the next.
@@ -164,12 +175,13 @@ class Journal:
         stored = self.stored
         if stored is None or stored.status != RunStatus.SUCCEEDED.value or stored.outputs is None:
             return None
+        records, reused = stored.reusable, self._reused
         steps = {}
         for step in workflow.steps:
-            record = stored.steps.get(step.id)
-            if record is None or record.status != "succeeded" or step.id not in self._outputs:
+            record = records.get(step.id)
+            if record is None:
                 return None
-            steps[step.id] = self._reused(step, record)
+            steps[step.id] = reused(step, record)
         return WorkflowResult(
             workflow.name,
             RunStatus.SUCCEEDED,
@@ -195,38 +207,41 @@ class Journal:
         if stored is None:
             return {}
         records, outputs, calls, dependents = (
-            stored.steps,
+            stored.reusable,
             self._outputs,
             plan.calls,
             plan.dependents,
         )
         reused = self._reused
         seeded: dict[str, StepResult] = {}
-        known: dict[str, Any] = {}  # the outputs of the steps reused so far
         waiting = dict(plan.indegree)
         ready = list(plan.roots)
+        # A step is taken only once every step it depends on is reused, and it can name
+        # no other step's output: evaluated against every stored output, it sees only
+        # reused ones.
         for step_id in ready:  # grows as steps are reused
             record = records.get(step_id)
-            if record is None or record.status != "succeeded" or step_id not in outputs:
+            if record is None or record.input_key is None:
                 continue
             step = calls[step_id].step
             try:
-                if step.when is not None and not step.evaluate_condition(inputs, known):
+                if step.when is None and step.for_each is None:  # the common case first
+                    kwargs: Any = step.evaluate_inputs(inputs, outputs)
+                elif step.when is not None and not step.evaluate_condition(inputs, outputs):
                     continue
-                if step.for_each is None:
-                    kwargs: Any = step.evaluate_inputs(inputs, known)
+                elif step.for_each is None:
+                    kwargs = step.evaluate_inputs(inputs, outputs)
                 else:
-                    items = step.evaluate_items(inputs, known)
+                    items = step.evaluate_items(inputs, outputs)
                     kwargs = [
-                        step.evaluate_inputs(inputs, known, (item, index))
+                        step.evaluate_inputs(inputs, outputs, (item, index))
                         for index, item in enumerate(items)
                     ]
             except ExpressionError:
                 continue
-            if record.input_key is None or _key(step, kwargs) != record.input_key:
+            if _key(step, kwargs) != record.input_key:
                 continue
             seeded[step_id] = reused(step, record)
-            known[step_id] = outputs[step_id]
             for dependent in dependents[step_id]:
                 waiting[dependent] -= 1
                 if not waiting[dependent]:
@@ -241,39 +256,66 @@ class Journal:
         stored = self.stored
         if stored is None or key is None:
             return None
-        record = stored.steps.get(step.id)
-        if (
-            record is None
-            or record.status != "succeeded"
-            or step.id not in self._outputs
-            or record.input_key != key
-        ):
+        record = stored.reusable.get(step.id)
+        if record is None or record.input_key != key:
             return None
         return self._reused(step, record)
 
-    def _reused(self, step: Step, record: StoredStep) -> StepResult:
-        started_at = record.started_at
-        # Every field given, so the result is made without a merge (a field added to
-        # StepResult later gets its default: the maker merges then).
-        return _make_result(
-            {
-                "step_id": step.id,
-                "kind": step.kind,
-                "status": _SUCCEEDED,
-                "output": self._outputs[step.id],
-                "attempts": record.attempts,
-                "started_at": (
-                    None if started_at is None else datetime.fromtimestamp(started_at, timezone.utc)
-                ),
-                "duration": record.duration,
-                "error": None,
-                "cancelled_how": None,
-                "reused": True,
-                "not_stored": None,
-                "usage": None,
-                "item": None,
-            }
+    def item(self, step: Step, index: int, kwargs: Any) -> tuple[str | None, tuple[Any] | None]:
+        """Item ``index`` of ``for_each`` step ``step``, run with ``kwargs``: its input
+        key (``None`` if they are not JSON or the step has ``persist: false``: the item
+        is then not stored), and its stored output, in a 1-tuple, if a stored record of
+        the item can stand for running it (else ``None``)."""
+        if not step.persist:
+            return None, None
+        key = _key(step, kwargs)
+        stored = self.stored
+        if stored is None or key is None:
+            return key, None
+        item_id = _item_id(step.id, index)
+        record = stored.reusable.get(item_id)
+        if record is None or record.input_key != key:
+            return key, None
+        return key, (self._outputs[item_id],)
+
+    def item_ended(self, step: Step, index: int, key: str, result: StepResult) -> None:
+        """Store item ``index`` of ``step``, which succeeded with ``result`` run with
+        the inputs of ``key``: a record of the step's kind, as step ``ID[INDEX]`` (a
+        bracket is in no step id). Nothing is stored if its output cannot be (not JSON,
+        too large): the item then runs again."""
+        output, _ = self._output(result.output, True)
+        if output is None:
+            return
+        started_at = result.started_at
+        self._add(
+            StepEnded(
+                _item_id(step.id, index),
+                step.kind,
+                StepStatus.SUCCEEDED.value,
+                result.attempts,
+                output,
+                key,
+                None,
+                None if started_at is None else started_at.timestamp(),
+                result.duration,
+                None,
+                None,
+            )
         )
+
+    def _reused(self, step: Step, record: ReusableStep) -> StepResult:
+        started_at = record.started_at
+        # A copy of a whole result's fields, five of them set: cheaper than a dict
+        # built anew, and the result is made without a merge.
+        fields = _REUSED.copy()
+        fields["step_id"] = step.id
+        fields["kind"] = step.kind
+        fields["output"] = self._outputs[step.id]
+        fields["attempts"] = record.attempts
+        fields["duration"] = record.duration
+        if started_at is not None:
+            fields["started_at"] = datetime.fromtimestamp(started_at, timezone.utc)
+        return _make_result(fields)
 
     async def check_lease(self) -> None:
         """Before an attempt starts: if the lease may have expired (this process was
@@ -483,12 +525,11 @@ def _outputs(stored: StoredRun, workflow: str, inputs_json: str, run_id: str) ->
         )
     outputs = {}
     load = _json.load
-    for step_id, record in stored.steps.items():
-        if record.output is not None:
-            try:
-                outputs[step_id] = load(record.output)
-            except ValueError:  # said by _load, whose message is made only then
-                _load(record.output, f"the output of step {step_id!r}", run_id)
+    for step_id, record in stored.reusable.items():
+        try:
+            outputs[step_id] = load(record.output)
+        except ValueError:  # said by _load, whose message is made only then
+            _load(record.output, f"the output of step {step_id!r}", run_id)
     return outputs
 
 
@@ -524,9 +565,7 @@ def _key(step: Step, kwargs: Any) -> str | None:
         text = _json.key_text(kwargs)
     except _json.NotJson:
         return None
-    return hashlib.sha256(
-        f"{_key_prefix(step.target_name, step.version)}{text}".encode()
-    ).hexdigest()
+    return _sha256((_key_prefix(step.target_name, step.version) + text).encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -535,6 +574,11 @@ def _key_prefix(target: str, version: str | None) -> str:
     # escapes), then the inputs' text: unambiguous. The inputs are in the order the
     # step declares them.
     return f"{_json.key_text([target, version])}\n"
+
+
+def _item_id(step_id: str, index: int) -> str:
+    """The id of the record of item ``index`` of step ``step_id``."""
+    return f"{step_id}[{index}]"
 
 
 def _with_not_stored(result: StepResult, reason: str) -> StepResult:

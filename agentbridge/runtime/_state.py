@@ -166,24 +166,29 @@ class RunState:
 
     def _seed(self, seed: Mapping[str, StepResult]) -> list[str]:
         # One pass that takes each seeded result, checked as it goes (a resume seeds
-        # every step it reuses); the first that does not fit is said by _refuse.
+        # every step it reuses), and one that finds the ready steps; the first result
+        # that does not fit is said by _refuse.
         plan = self.plan
         calls, dependents, waiting = plan.calls, plan.dependents, self._waiting
         results, outputs = self.results, self.outputs
         for step_id, result in seed.items():
-            call = calls.get(step_id)
-            if call is None or result.step_id != step_id or result.status is not _SUCCEEDED:
+            if step_id not in calls or result.step_id != step_id or result.status is not _SUCCEEDED:
                 self._refuse(seed)
-            for dependency in call.step.depends_on:
-                if dependency not in seed:
-                    self._refuse(seed)
             results[step_id] = result
             outputs[step_id] = result.output
             for dependent in dependents[step_id]:
                 waiting[dependent] -= 1
-        return [
-            step.id for step in plan.workflow.steps if not waiting[step.id] and step.id not in seed
-        ]
+        ready = []
+        for step in plan.workflow.steps:
+            step_id = step.id
+            # A step waits on each of its dependencies once, so a seeded one still
+            # waiting has a dependency that is not seeded.
+            if waiting[step_id]:
+                if step_id in seed:
+                    self._refuse(seed)
+            elif step_id not in seed:
+                ready.append(step_id)
+        return ready
 
     def _refuse(self, seed: Mapping[str, StepResult]) -> NoReturn:
         """Raise for every seeded result that does not fit the plan."""

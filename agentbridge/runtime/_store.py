@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, TypeVar
 __all__ = (
     "AttemptEnded",
     "AttemptStarted",
+    "ReusableStep",
     "RunEnded",
     "RunStore",
     "StepEnded",
@@ -106,6 +107,31 @@ class StoredAttempt(_Outcome):
     status: str
 
 
+class ReusableStep(NamedTuple):
+    """A step of a stored run that a resume may reuse: it succeeded and its output was
+    stored. Only what the reuse reads; :class:`StoredStep` has every field.
+
+    A tuple, so a store makes one from its row at next to no cost: a resume reads one
+    per stored step, and that was most of what reusing a step cost.
+
+    .. versionadded:: 0.3
+    """
+
+    #: The step's id.
+    step_id: str
+    #: Attempts of the execution that succeeded.
+    attempts: int
+    #: Its output as JSON text.
+    output: str
+    #: The hash of its target, version and inputs when it ran; ``None`` if its inputs
+    #: were not JSON (then it is never reused).
+    input_key: str | None
+    #: When its first attempt started, as seconds since the epoch.
+    started_at: float | None
+    #: Seconds it took.
+    duration: float | None
+
+
 @dataclass(frozen=True)
 class StoredRun:
     """A run as its store holds it.
@@ -135,9 +161,14 @@ class StoredRun:
     error_message: str | None = None
     #: Its outputs as JSON text, once it succeeded.
     outputs: str | None = None
-    #: Its steps, by id, in the order they were first recorded (those
-    #: :meth:`RunStore.claim` returns: in any order).
+    #: Its workflow steps, by id, in the order they were first recorded, as
+    #: :meth:`RunStore.get_run` reads them (:meth:`RunStore.claim` leaves this empty);
+    #: not the records of ``for_each`` items.
     steps: Mapping[str, StoredStep] = field(default_factory=dict)
+    #: The steps a resume may reuse, by id, in any order, as :meth:`RunStore.claim`
+    #: reads them (:meth:`RunStore.get_run` leaves this empty); with them the
+    #: succeeded items of ``for_each`` steps, each a record of id ``STEP_ID[INDEX]``.
+    reusable: Mapping[str, ReusableStep] = field(default_factory=dict)
 
 
 # The writes are tuples: the journal makes two or three per step, and a named tuple
@@ -220,10 +251,9 @@ class RunStore(abc.ABC):
     ) -> StoredRun | None:
         """Make ``owner`` the owner of run ``run_id`` for :attr:`lease` seconds,
         creating it if new (then ``None`` is returned), else returning what a resume
-        reads of it: the run, with only the steps it can reuse (those that succeeded
-        with their output stored, in any order; their error fields and ``not_stored``
-        are ``None``).
-        :meth:`get_run` reads every step.
+        reads of it: the run, with the steps it can reuse (those that succeeded with
+        their output stored) in :attr:`StoredRun.reusable`, and no
+        :attr:`StoredRun.steps`. :meth:`get_run` reads every step.
 
         A run that already succeeded is only read, not claimed (nothing is written),
         unless ``succeeded`` is true: resuming it returns its stored result. Attempts
@@ -248,7 +278,9 @@ class RunStore(abc.ABC):
 
     @abc.abstractmethod
     async def get_run(self, run_id: str) -> StoredRun | None:
-        """The stored run, or ``None`` if there is none with that id."""
+        """The stored run, or ``None`` if there is none with that id. Its
+        :attr:`StoredRun.steps` leave out the records of ``for_each`` items (written
+        as steps whose id is ``STEP_ID[INDEX]``; a bracket is in no step id)."""
 
     @abc.abstractmethod
     async def list_runs(self, limit: int = 100) -> list[StoredRun]:

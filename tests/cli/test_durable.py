@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+import agentbridge as ab
+
+from ..workflow._helpers import build
 from ._helpers import STEPS, Invoke, WriteWorkflow
 
 pytestmark = pytest.mark.timeout(30)
@@ -147,3 +152,48 @@ def test_resume_runs_on_the_backend_it_is_given(
     )
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(resumed.stdout)["steps"]["loop"]["output"] == loop
+
+
+def test_runs_show_and_list_give_a_for_each_step_not_its_items(
+    invoke: Invoke, tmp_path: Path
+) -> None:
+    # One item at a time: items 0 and 1 succeed and are stored (as records of their
+    # own), item 2 fails.
+    reg = ab.Registry()
+
+    @reg.function
+    def third(v: int) -> int:
+        if v == 1:
+            raise ValueError("item 1 fails")
+        return v
+
+    workflow = build(
+        {
+            "id": "each",
+            "function": "third",
+            "for_each": "${inputs.xs}",
+            "inputs": {"v": "${item}"},
+            "max_concurrency": 1,
+        },
+        {"id": "after", "function": "third", "inputs": {"v": 0}},
+        name="items",
+        inputs=["xs"],
+    )
+    db = tmp_path / "runs.db"
+    store = ab.SqliteRunStore(db)
+    try:
+        with pytest.raises(ab.StepFailedError):
+            ab.Runtime(reg, store=store).run(workflow, {"xs": [0, 2, 1]}, run_id="i")
+    finally:
+        store.close()
+    with closing(sqlite3.connect(db)) as connection:
+        rows = connection.execute("SELECT step_id FROM steps ORDER BY step_id").fetchall()
+    assert rows == [("after",), ("each",), ("each[0]",), ("each[1]",)]
+    shown = json.loads(invoke("runs", "show", "i", "--store", db, "--json").stdout)
+    assert sorted((s["step_id"], s["status"]) for s in shown["steps"]) == [
+        ("after", "succeeded"),
+        ("each", "failed"),
+    ]
+    assert "each[" not in invoke("runs", "show", "i", "--store", db).stdout
+    (row,) = json.loads(invoke("runs", "list", "--store", db, "--json").stdout)
+    assert (row["steps"], row["steps_succeeded"]) == (2, 1)

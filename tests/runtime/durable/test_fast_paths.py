@@ -268,3 +268,40 @@ def test_the_key_text_refuses_what_json_refuses() -> None:
     for value in ((1, 2), {1: "a"}, float("nan"), object(), 10**5000):
         with pytest.raises(_json.NotJson):
             _json.key_text(value)
+
+
+async def test_a_claim_reads_the_reusable_steps_as_get_run_reads_them(
+    reg: ab.Registry, store: ab.SqliteRunStore
+) -> None:
+    @reg.function
+    async def give(v: int = 0) -> int:
+        if v:
+            raise RuntimeError("b fails")
+        return v + 1
+
+    @reg.function
+    async def zero(v: int) -> int:
+        return 0
+
+    workflow = build(
+        {"id": "a", "function": "give"},
+        {"id": "b", "function": "give", "inputs": {"v": "${steps.a.output}"}},
+        {"id": "c", "function": "zero", "inputs": {"v": "${steps.a.output}"}},
+    )
+    with pytest.raises(ab.StepFailedError):
+        await ab.Runtime(reg, store=store, fail_fast=False).run_async(workflow, run_id="c")
+    every = await store.get_run("c")
+    claimed = await store.claim("c", "me", workflow=workflow.name, source=None, inputs="{}")
+    assert every is not None
+    assert claimed is not None
+    assert (every.reusable, claimed.steps) == ({}, {})
+    # Only the succeeded steps, each with the fields of its full record.
+    assert (
+        set(claimed.reusable)
+        == {"a", "c"}
+        == {step_id for step_id, step in every.steps.items() if step.status == "succeeded"}
+    )
+    for step_id, reusable in claimed.reusable.items():
+        assert type(reusable) is ab.ReusableStep
+        full = every.steps[step_id]
+        assert reusable == tuple(getattr(full, name) for name in ab.ReusableStep._fields)

@@ -354,3 +354,32 @@ async def test_a_store_locked_past_the_lease_stops_the_run(reg: ab.Registry, db:
     finally:
         release(holder)
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("step_id", b"a"),
+        ("attempts", 1.5),
+        ("output", b"1"),
+        ("input_key", b"k"),
+        ("started_at", "now"),
+        ("duration", b"\x00"),
+    ],
+)
+async def test_each_column_a_resume_reads_is_refused_with_the_wrong_type(
+    reg: ab.Registry,
+    store: ab.SqliteRunStore,
+    db: Path,
+    workflow: ab.Workflow,
+    column: str,
+    value: object,
+) -> None:
+    # The claim reads a reusable step's row as it is, checked value by value.
+    runtime = ab.Runtime(reg, store=store)
+    with pytest.raises(ab.StepFailedError):
+        await runtime.run_async(workflow, {"w": "fail"}, run_id="t")
+    tamper(db, f"UPDATE steps SET {column} = ? WHERE step_id = 'a'", value)
+    kind = type(value).__name__
+    with pytest.raises(ab.StoreError, match=f"holds a step record with a {kind} where"):
+        await runtime.run_async(workflow, {"w": "fail"}, run_id="t")
