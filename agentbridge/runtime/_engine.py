@@ -4,8 +4,9 @@ submitted, awaited and cancelled through an engine's blocking client on any loop
 Both engines' asyncio-style clients fail on trio, so a runner uses the blocking one:
 the attempt is submitted by the runner's submitting thread (pickling and the engine's
 bookkeeping never block the run's loop, and the loop does not wait for it), its
-outcome is fetched in a thread of the engine's own when it is done, and that thread
-wakes the run's loop through the bridge's thread-safe scheduler. Cancelling the
+outcome is fetched where the engine learns of it (Ray: a thread of its own; Dask: the
+client's own loop), and the run's loop is woken from there through the bridge's
+thread-safe scheduler. Cancelling the
 awaiting task cancels the engine's task too, before the step is recorded: queued work
 never starts.
 """
@@ -319,7 +320,7 @@ class EngineRunner(StepRunner, Generic[Handle]):
         return None if attempt.handle is None else self._cancel(attempt.handle)
 
     def _finished(self, attempt: _Attempt, loop: _Loop, finished: object) -> None:
-        # In a thread of the engine's: fetching the outcome may block here.
+        # Where the engine learned the outcome (its thread or its client's loop).
         try:
             outcome: tuple[bool, Any] = (True, self._outcome(attempt.call, finished))
         except BaseException as exc:
@@ -359,8 +360,9 @@ class EngineRunner(StepRunner, Generic[Handle]):
 
     @abc.abstractmethod
     def _when_done(self, handle: Handle, callback: Callable[[object], None]) -> None:
-        """Have the engine call ``callback`` in a thread of its own once ``handle`` is
-        done, with what :meth:`_outcome` reads the outcome from."""
+        """Have the engine call ``callback`` once ``handle`` is done (in a thread or on
+        a loop of the engine's, never the run's), with what :meth:`_outcome` reads the
+        outcome from."""
 
     @abc.abstractmethod
     def _outcome(self, call: StepCall, finished: Any) -> Any:

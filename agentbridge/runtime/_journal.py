@@ -284,24 +284,8 @@ class Journal:
         bracket is in no step id). Nothing is stored if its output cannot be (not JSON,
         too large): the item then runs again."""
         output, _ = self._output(result.output, True)
-        if output is None:
-            return
-        started_at = result.started_at
-        self._add(
-            StepEnded(
-                _item_id(step.id, index),
-                step.kind,
-                StepStatus.SUCCEEDED.value,
-                result.attempts,
-                output,
-                key,
-                None,
-                None if started_at is None else started_at.timestamp(),
-                result.duration,
-                None,
-                None,
-            )
-        )
+        if output is not None:
+            self._add(_step_ended(_item_id(step.id, index), result, output, key, None))
 
     def _reused(self, step: Step, record: ReusableStep) -> StepResult:
         started_at = record.started_at
@@ -347,22 +331,8 @@ class Journal:
             output, not_stored = self._output(result.output, persist)
             if not_stored is not None:
                 result = _with_not_stored(result, not_stored)
-        error = result.error
-        started_at = result.started_at
         self._add(
-            StepEnded(
-                result.step_id,
-                result.kind,
-                result.status.value,
-                result.attempts,
-                output,
-                self._keys.get(result.step_id),
-                not_stored,
-                None if started_at is None else started_at.timestamp(),
-                result.duration,
-                None if error is None else type(error).__qualname__,
-                None if error is None else str(error),
-            )
+            _step_ended(result.step_id, result, output, self._keys.get(result.step_id), not_stored)
         )
         return result
 
@@ -574,6 +544,27 @@ def _key_prefix(target: str, version: str | None) -> str:
     # escapes), then the inputs' text: unambiguous. The inputs are in the order the
     # step declares them.
     return f"{_json.key_text([target, version])}\n"
+
+
+def _step_ended(
+    record_id: str, result: StepResult, output: str | None, key: str | None, not_stored: str | None
+) -> StepEnded:
+    """The record of ``result`` as step ``record_id`` (a step's id, or an item's)."""
+    error = result.error
+    started_at = result.started_at
+    return StepEnded(
+        record_id,
+        result.kind,
+        result.status.value,
+        result.attempts,
+        output,
+        key,
+        not_stored,
+        None if started_at is None else started_at.timestamp(),
+        result.duration,
+        None if error is None else type(error).__qualname__,
+        None if error is None else str(error),
+    )
 
 
 def _item_id(step_id: str, index: int) -> str:
