@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import RunnerError, WorkerCrashedError
 from ._engine import EngineRunner
 from ._plan import StepCall
-from ._worker import call_on_engine
+from ._worker import Places, call_ahead, call_on_engine
 
 if TYPE_CHECKING:
     from distributed import Client, Future, LocalCluster
@@ -166,10 +166,26 @@ class DaskRunner(EngineRunner["Future[Any]"], engine="Dask", extra="dask", own="
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _submit(self, call: StepCall, kwargs: dict[str, Any], key: str) -> Future[Any]:
-        future = self.client.submit(call_on_engine, call.fn, kwargs, key=key, pure=False, retries=0)
+    def _submit(
+        self,
+        call: StepCall,
+        kwargs: dict[str, Any],
+        key: str,
+        upstream: tuple[Future[Any], ...],
+        places: Places,
+    ) -> Future[Any]:
+        client = self.client
+        if upstream:  # Dask passes each one's result once it succeeds, or fails this
+            future = client.submit(
+                call_ahead, call.fn, kwargs, places, *upstream, key=key, pure=False, retries=0
+            )
+        else:
+            future = client.submit(call_on_engine, call.fn, kwargs, key=key, pure=False, retries=0)
         self._release()  # after the submission, so they go to the scheduler with it
         return future
+
+    def _discard(self, handle: Future[Any]) -> None:
+        handle.client.cancel([handle])
 
     def _when_done(self, handle: Future[Any], callback: Callable[[object], None]) -> None:
         # Awaited on the client's own loop, where Dask learns of the outcome: the

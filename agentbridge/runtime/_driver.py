@@ -10,14 +10,15 @@ tasks, the caps, the timeouts, the retry delays and the events.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
 from datetime import datetime, timezone
 from time import perf_counter
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
@@ -25,6 +26,7 @@ from anyio import CapacityLimiter, get_cancelled_exc_class
 
 from .._exceptions import ExpressionError, StepTimeoutError
 from ..workflow import Step
+from ._ahead import SubmitAhead
 from ._context import StepContext, step_context
 from ._events import Event, RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
 from ._journal import Journal
@@ -33,6 +35,9 @@ from ._plan import Plan, StepCall
 from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
 from ._runner import LocalRunner, StepRunner
 from ._state import RunState, StepAttempts
+
+if TYPE_CHECKING:
+    from ._engine import EngineRunner
 
 __all__ = ("Emit", "execute")
 
@@ -117,6 +122,11 @@ class _Run:
         self.cancelled_hows: dict[str, str] = {}
         #: Stored results reused before the run started, reported after RunStarted.
         self.reused = reused or []
+        #: Whether steps may be submitted ahead to their engine (see :mod:`._ahead`):
+        #: not in a durable run (a stored result may stand for a step), nor under a run
+        #: cap (a task submitted ahead holds no slot).
+        self.chains = journal is None and self.slots is None
+        self.ahead = SubmitAhead(state, runner)
 
     async def execute(self) -> WorkflowResult:
         started_at = datetime.now(timezone.utc)
@@ -128,8 +138,11 @@ class _Run:
                 self._finished(result)
         try:
             with anyio.move_on_after(self.options.timeout) as deadline:
-                async with anyio.create_task_group() as self.task_group:
-                    await self._start_all(self.state.take_ready())
+                try:
+                    async with anyio.create_task_group() as self.task_group:
+                        await self._start_all(self.state.take_ready())
+                finally:
+                    self.ahead.close()
         except get_cancelled_exc_class():
             self._finish(RunStatus.CANCELLED, started_at, start)
             raise
@@ -207,6 +220,8 @@ class _Run:
             self.queue_tasks -= 1
 
     def _record(self, result: StepResult) -> list[str] | None:
+        if self.ahead.ahead:
+            self.ahead.ended(result.step_id)
         if self.journal is not None:
             result = self.journal.ended(result, self.calls[result.step_id].step.persist)
         ready = self.state.record(result)
@@ -315,11 +330,16 @@ class _Run:
                     )
                 )
             token = step_context.set(StepContext(self.run_id, step.id, attempt))
+            engine = self.runner.submits_ahead(call) if self.chains and each is None else None
             try:
-                if bare:
+                if engine is not None:
+                    output = await self._chained(call, engine, kwargs, attempt == 1, bare)
+                elif bare:
                     output = await self.runner.run(call, kwargs)
                 else:
-                    output = await self._bounded(call, kwargs, item)
+                    output = await self._bounded(
+                        call, item, functools.partial(self.runner.run, call, kwargs)
+                    )
             except get_cancelled_exc_class():
                 # Asked in this task, where the runner saw the cancellation.
                 self.cancelled_hows[step.id] = self.runner.cancelled_how(call)
@@ -412,14 +432,43 @@ class _Run:
         ended = attempts.ended(failed.status, failed.error)
         return dataclasses.replace(ended, item=index, usage=usage)
 
-    async def _bounded(self, call: StepCall, kwargs: dict[str, Any], item: int | None) -> Any:
-        """One attempt under the run's concurrency cap and the step's timeout."""
+    async def _chained(
+        self,
+        call: StepCall,
+        engine: EngineRunner[Any],
+        kwargs: dict[str, Any],
+        first: bool,
+        bare: bool,
+    ) -> Any:
+        """One attempt on an engine that takes dependents ahead: the task submitted
+        ahead for a first attempt, if there is one, else a new one; with its
+        dependents submitted ahead of it."""
+        step_id = call.step.id
+        pending = self.ahead.take(step_id) if first else None
+        if pending is None:
+            pending = engine.begin(call, kwargs)
+        self.ahead.began(step_id, engine, pending)
+        try:
+            if bare:
+                output = await engine.wait(pending)
+            else:
+                output = await self._bounded(call, None, functools.partial(engine.wait, pending))
+        except BaseException:
+            self.ahead.failed(step_id)
+            raise
+        self.ahead.succeeded(step_id)
+        return output
+
+    async def _bounded(
+        self, call: StepCall, item: int | None, run: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """One attempt (``run``) under the run's concurrency cap and the step's timeout."""
         timeout = call.step.timeout
         async with self.slots or nullcontext():
             if timeout is None:
-                return await self.runner.run(call, kwargs)
+                return await run()
             with anyio.move_on_after(timeout):
-                return await self.runner.run(call, kwargs)
+                return await run()
         what = f"step {call.step.id!r}" if item is None else f"item {item} of step {call.step.id!r}"
         raise StepTimeoutError(
             f"{what} did not finish within its timeout of {timeout:g} s; "

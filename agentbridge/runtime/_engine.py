@@ -32,9 +32,9 @@ from .._exceptions import ConfigurationError, RunnerError
 from ..bridge._loops import thread_safe_scheduler
 from ._plan import StepCall
 from ._runner import StepRunner
-from ._worker import Returned, Unpicklable
+from ._worker import Places, Returned, Unpicklable
 
-__all__ = ("EngineRunner", "RemoteTraceback")
+__all__ = ("EngineRunner", "Pending", "RemoteTraceback")
 
 Handle = TypeVar("Handle")
 
@@ -54,21 +54,50 @@ class RemoteTraceback(Exception):
         return str(self.args[0])
 
 
-class _Attempt:
-    """One attempt on its way through the engine."""
+class Pending:
+    """One attempt on its way through the engine: what :meth:`EngineRunner.begin`
+    gives, for :meth:`~EngineRunner.wait` or :meth:`~EngineRunner.drop`."""
 
-    __slots__ = ("call", "done", "handle", "key", "kwargs", "outcome", "submitted")
+    __slots__ = (
+        "call",
+        "done",
+        "dropped",
+        "handle",
+        "key",
+        "kwargs",
+        "loop",
+        "outcome",
+        "places",
+        "submitted",
+        "upstream",
+    )
 
-    def __init__(self, call: StepCall, kwargs: dict[str, Any], key: str) -> None:
+    def __init__(
+        self,
+        call: StepCall,
+        kwargs: dict[str, Any],
+        key: str,
+        loop: _Loop,
+        upstream: tuple[Pending, ...],
+        places: Places,
+    ) -> None:
         self.call = call
         self.kwargs = kwargs
         self.key = key
+        self.loop = loop
+        #: The attempts whose outputs this one takes as arguments (see :meth:`begin`),
+        #: kept until it is done so their engine tasks stay wanted.
+        self.upstream = upstream
+        self.places = places
         self.handle: Any = None
         #: ``(True, output)`` or ``(False, exception)``, once it is known.
         self.outcome: tuple[bool, Any] | None = None
         #: Set by the submitting thread once the engine took the attempt or refused it.
         self.submitted = threading.Event()
         self.done = anyio.Event()
+        #: Set on the loop when nobody will await it any more: not submitted if it
+        #: was not yet, cancelled on the engine otherwise.
+        self.dropped = False
 
 
 class _Loop:
@@ -81,12 +110,12 @@ class _Loop:
     def __init__(self, schedule: Callable[..., object]) -> None:
         self.schedule = schedule
         self.attempts = 0
-        self.batch: list[_Attempt] = []
+        self.batch: list[Pending] = []
         self.lock = threading.Lock()
-        self.woken: list[_Attempt] = []
+        self.woken: list[Pending] = []
         self.waking = False
 
-    def wake(self, attempt: _Attempt, outcome: tuple[bool, Any]) -> None:
+    def wake(self, attempt: Pending, outcome: tuple[bool, Any]) -> None:
         """From any thread: record ``attempt``'s outcome and have the loop set its
         ``done``."""
         attempt.outcome = outcome
@@ -251,45 +280,58 @@ class EngineRunner(StepRunner, Generic[Handle]):
         """What cancelling this task's last attempt of ``call`` did to its engine task."""
         return _cancelled_how.get() or f"its {self.engine} task was cancelled"
 
+    def submits_ahead(self, call: StepCall) -> EngineRunner[Any]:
+        """This runner: it takes attempts whose inputs are other attempts' outputs."""
+        return self
+
     async def run(self, call: StepCall, kwargs: dict[str, Any]) -> Any:
         """Submit one attempt off the loop, with the others of this loop that are ready
         now (one thread hop for all of them), await its outcome without a thread, and
         cancel the engine's task if this is cancelled."""
-        _cancelled_how.set(None)
+        return await self.wait(self.begin(call, kwargs))
+
+    def begin(
+        self,
+        call: StepCall,
+        kwargs: dict[str, Any],
+        upstream: tuple[Pending, ...] = (),
+        places: Places = (),
+    ) -> Pending:
+        """On the run's loop, without waiting: hand one attempt of ``call`` to the
+        engine, with the attempts begun on this loop until it next runs its callbacks
+        (one thread hop for all of them). ``upstream``: attempts on this runner whose
+        outputs the engine passes to this one when they succeed (it never runs if one
+        fails); ``places`` says which inputs they give. Then :meth:`wait` for it, or
+        :meth:`drop` it."""
         token = anyio.lowlevel.current_token()
         loop = self._loops.get(token)
         if loop is None:  # only this loop's thread writes its key: no lock needed
             loop = self._loops[token] = _Loop(thread_safe_scheduler())
         # Never deduplicated, never cached: a fresh key per attempt.
-        attempt = _Attempt(call, kwargs, f"{call.step.id}-{uuid.uuid4().hex}")
+        key = f"{call.step.id}-{uuid.uuid4().hex}"
+        attempt = Pending(call, kwargs, key, loop, upstream, places)
         loop.attempts += 1
-        try:
-            return await self._attempt(loop, attempt)
-        finally:
-            loop.attempts -= 1
-            if not loop.attempts:
-                del self._loops[token]
-
-    async def _attempt(self, loop: _Loop, attempt: _Attempt) -> Any:
         batch = loop.batch
         batch.append(attempt)
-        if len(batch) == 1:  # the first attempt of a batch submits it
-            # Shielded: the batch is handed over whatever becomes of this attempt.
-            with CancelScope(shield=True):
-                await anyio.lowlevel.checkpoint()  # the attempts ready now join it
-            loop.batch = []
-            try:
-                self._submitter.submit(self._submit_all, batch, loop)
-            except RuntimeError:  # the runner closed: each attempt fails as closed
-                self._submit_all(batch, loop)
+        if len(batch) == 1:  # the first attempt of a batch has it handed over soon
+            loop.schedule(self._hand_over, loop)
+        return attempt
+
+    async def wait(self, attempt: Pending) -> Any:
+        """The output of an attempt :meth:`begin` handed over, or raise its exception;
+        cancelled, cancel its engine task (what that did: :meth:`cancelled_how`)."""
+        _cancelled_how.set(None)
         try:
-            await attempt.done.wait()
-        except get_cancelled_exc_class():
-            with CancelScope(shield=True):
-                how = await anyio.to_thread.run_sync(self._cancel_submitted, attempt)
-                if how is not None:
-                    _cancelled_how.set(how)
-            raise
+            try:
+                await attempt.done.wait()
+            except get_cancelled_exc_class():
+                with CancelScope(shield=True):
+                    how = await anyio.to_thread.run_sync(self._cancel_submitted, attempt)
+                    if how is not None:
+                        _cancelled_how.set(how)
+                raise
+        finally:
+            self._forget(attempt)
         assert attempt.outcome is not None
         ok, value = attempt.outcome
         if not ok:
@@ -301,33 +343,73 @@ class EngineRunner(StepRunner, Generic[Handle]):
             )
         return value.value if isinstance(value, Returned) else value
 
-    def _submit_all(self, batch: list[_Attempt], loop: _Loop) -> None:
+    def drop(self, attempt: Pending) -> None:
+        """On the run's loop: nobody will wait for ``attempt``; never submit it, or
+        cancel its engine task (without waiting for the engine)."""
+        attempt.dropped = True
+        self._forget(attempt)
+        try:
+            self._submitter.submit(self._discard_submitted, attempt)
+        except RuntimeError:  # the runner closed: its tasks went with it
+            pass
+
+    def _forget(self, attempt: Pending) -> None:
+        loop = attempt.loop
+        loop.attempts -= 1
+        if not loop.attempts:
+            token = anyio.lowlevel.current_token()
+            if self._loops.get(token) is loop:
+                del self._loops[token]
+
+    def _hand_over(self, loop: _Loop) -> None:
+        # On the loop, once the tasks ready when the batch began have run.
+        batch, loop.batch = loop.batch, []
+        try:
+            self._submitter.submit(self._submit_all, batch, loop)
+        except RuntimeError:  # the runner closed: each attempt fails as closed
+            self._submit_all(batch, loop)
+
+    def _submit_all(self, batch: list[Pending], loop: _Loop) -> None:
         """In the submitting thread: submit each attempt of ``batch``, and have the
         engine record its outcome and wake ``loop`` when it is done."""
         for attempt in batch:
             try:
-                attempt.handle = self._submit_checked(attempt.call, attempt.kwargs, attempt.key)
-                self._when_done(attempt.handle, functools.partial(self._finished, attempt, loop))
+                if not attempt.dropped:
+                    upstream = tuple(before.handle for before in attempt.upstream)
+                    attempt.handle = self._submit_checked(attempt, upstream)
+                    self._when_done(
+                        attempt.handle, functools.partial(self._finished, attempt, loop)
+                    )
             except BaseException as exc:
                 loop.wake(attempt, (False, exc))
             finally:
                 attempt.submitted.set()
 
-    def _cancel_submitted(self, attempt: _Attempt) -> str | None:
+    def _discard_submitted(self, attempt: Pending) -> None:
+        # In the submitting thread, after any batch that held the attempt.
+        if attempt.handle is not None:
+            try:
+                self._discard(attempt.handle)
+            except Exception:  # the engine is gone: nothing runs there any more
+                pass
+
+    def _cancel_submitted(self, attempt: Pending) -> str | None:
         """In a worker thread: once ``attempt`` is submitted, cancel its engine task;
         what that did, or ``None`` if the engine never took it."""
         attempt.submitted.wait()
         return None if attempt.handle is None else self._cancel(attempt.handle)
 
-    def _finished(self, attempt: _Attempt, loop: _Loop, finished: object) -> None:
+    def _finished(self, attempt: Pending, loop: _Loop, finished: object) -> None:
         # Where the engine learned the outcome (its thread or its client's loop).
+        attempt.upstream = ()
         try:
             outcome: tuple[bool, Any] = (True, self._outcome(attempt.call, finished))
         except BaseException as exc:
             outcome = (False, exc)
         loop.wake(attempt, outcome)
 
-    def _submit_checked(self, call: StepCall, kwargs: dict[str, Any], key: str) -> Handle:
+    def _submit_checked(self, attempt: Pending, upstream: tuple[Handle, ...]) -> Handle:
+        call = attempt.call
         state = self._state
         if state != "started":
             fix = "make a new one" if state == "closed" else "call its start() first"
@@ -336,7 +418,9 @@ class EngineRunner(StepRunner, Generic[Handle]):
                 f"{'closed' if state == 'closed' else 'never started'}; {fix}"
             )
         try:
-            return self._submit(call, kwargs, key)
+            if None in upstream:  # an upstream attempt the engine refused: it fails too
+                raise RunnerError(f"step {call.step.id!r}: a step it depends on was not submitted")
+            return self._submit(call, attempt.kwargs, attempt.key, upstream, attempt.places)
         except RunnerError:
             raise
         except Exception as exc:
@@ -355,8 +439,16 @@ class EngineRunner(StepRunner, Generic[Handle]):
         """Undo :meth:`_open`."""
 
     @abc.abstractmethod
-    def _submit(self, call: StepCall, kwargs: dict[str, Any], key: str) -> Handle:
-        """Hand one attempt to the engine under the unique ``key``."""
+    def _submit(
+        self,
+        call: StepCall,
+        kwargs: dict[str, Any],
+        key: str,
+        upstream: tuple[Handle, ...],
+        places: Places,
+    ) -> Handle:
+        """Hand one attempt to the engine under the unique ``key``; with ``upstream``
+        tasks, as :func:`~._worker.call_ahead` with them as top-level arguments."""
 
     @abc.abstractmethod
     def _when_done(self, handle: Handle, callback: Callable[[object], None]) -> None:
@@ -372,3 +464,7 @@ class EngineRunner(StepRunner, Generic[Handle]):
     @abc.abstractmethod
     def _cancel(self, handle: Handle) -> str:
         """Cancel the attempt on the engine (blocking); what that did, for messages."""
+
+    @abc.abstractmethod
+    def _discard(self, handle: Handle) -> None:
+        """Cancel the attempt on the engine, without waiting for it to end."""

@@ -48,7 +48,7 @@ class Plan:
     """A workflow bound to the callables of its steps, and its graph in the shape a run
     walks it: each step's dependents, each step's number of dependencies, the roots."""
 
-    __slots__ = ("calls", "dependents", "indegree", "roots", "workflow")
+    __slots__ = ("_passed", "calls", "dependents", "indegree", "roots", "workflow")
 
     def __init__(
         self,
@@ -68,6 +68,15 @@ class Plan:
             for dependency in step.depends_on:
                 self.dependents[dependency].append(step.id)
         self.roots = [step.id for step in workflow.steps if not step.depends_on]
+        self._passed: dict[str, dict[str, tuple[str, Callable[[Any], Any]]] | None] | None = None
+
+    @property
+    def passed(self) -> dict[str, dict[str, tuple[str, Callable[[Any], Any]]] | None]:
+        """Each step's :meth:`~agentbridge.Step.passed_outputs`, found on first use
+        (by runs on a runner that submits ahead) and kept with the plan."""
+        if self._passed is None:
+            self._passed = {step.id: step.passed_outputs() for step in self.workflow.steps}
+        return self._passed
 
     def bind_inputs(self, inputs: object) -> dict[str, Any]:
         """The run's inputs, with defaults filled in.

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import RunnerError, WorkerCrashedError
 from ._engine import EngineRunner, RemoteTraceback
 from ._plan import StepCall
-from ._worker import call_on_engine
+from ._worker import Places, call_ahead, call_on_engine
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -150,11 +150,27 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
             self._owned = False
             ray.shutdown()
 
-    def _submit(self, call: StepCall, kwargs: dict[str, Any], key: str) -> ObjectRef[Any]:
-        ref: ObjectRef[Any] = self._remote_for(call.fn).remote(kwargs)
+    def _submit(
+        self,
+        call: StepCall,
+        kwargs: dict[str, Any],
+        key: str,
+        upstream: tuple[ObjectRef[Any], ...],
+        places: Places,
+    ) -> ObjectRef[Any]:
+        ref: ObjectRef[Any]
+        if upstream:  # Ray passes each one's value once it succeeds, or fails this
+            ref = self._remote_for(call.fn, ahead=True).remote(kwargs, places, *upstream)
+        else:
+            ref = self._remote_for(call.fn).remote(kwargs)
         return ref
 
-    def _remote_for(self, fn: Any) -> Any:
+    def _discard(self, handle: ObjectRef[Any]) -> None:
+        import ray
+
+        ray.cancel(handle)
+
+    def _remote_for(self, fn: Any, *, ahead: bool = False) -> Any:
         """The Ray remote function that calls ``fn``: one per callable, so the callable
         crosses to the cluster once, not with every task (that halved a fan-out's cost
         per task). Keyed by its pickled bytes, as a task carrying it would have them: a
@@ -162,13 +178,14 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
         import cloudpickle
         import ray
 
-        key = cloudpickle.dumps(fn)
+        key = (b"ahead:" if ahead else b"") + cloudpickle.dumps(fn)
         with self._remotes_lock:
             remote = self._remotes.get(key)
             if remote is not None:
                 self._remotes.move_to_end(key)
                 return remote
-        remote = ray.remote(max_retries=0, retry_exceptions=False)(_calling(fn))
+        task = _calling_ahead(fn) if ahead else _calling(fn)
+        remote = ray.remote(max_retries=0, retry_exceptions=False)(task)
         with self._remotes_lock:
             self._remotes[key] = remote
             if len(self._remotes) > REMOTES:
@@ -235,6 +252,17 @@ def _calling(fn: Any) -> Callable[[dict[str, Any]], Any]:
 
     def task(kwargs: dict[str, Any]) -> Any:
         return call_on_engine(fn, kwargs)
+
+    task.__qualname__ = task.__name__ = getattr(fn, "__name__", "step")
+    return task
+
+
+def _calling_ahead(fn: Any) -> Callable[..., Any]:
+    """A task that calls ``fn`` as :func:`call_ahead` does, its upstream outputs as
+    top-level arguments (Ray resolves no other)."""
+
+    def task(kwargs: dict[str, Any], places: Places, *upstream: Any) -> Any:
+        return call_ahead(fn, kwargs, places, *upstream)
 
     task.__qualname__ = task.__name__ = getattr(fn, "__name__", "step")
     return task

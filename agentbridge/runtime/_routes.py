@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ConfigurationError, Problem, WorkflowValidationError
 from ._plan import Plan, StepCall
 from ._process import default_process_runner
 from ._runner import LocalRunner, StepRunner
+
+if TYPE_CHECKING:
+    from ._engine import EngineRunner
 
 __all__ = ("RoutedRunner", "check_runners", "route_steps")
 
@@ -118,3 +121,7 @@ class RoutedRunner(StepRunner):
     def cancelled_how(self, call: StepCall) -> str:
         """What ``call``'s runner does on cancellation."""
         return self._of(call).cancelled_how(call)
+
+    def submits_ahead(self, call: StepCall) -> EngineRunner[Any] | None:
+        """Whether ``call``'s runner submits attempts ahead (see :mod:`._ahead`)."""
+        return self._of(call).submits_ahead(call)

@@ -10,13 +10,16 @@ from __future__ import annotations
 import abc
 import functools
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from anyio import CapacityLimiter
 
 from ..bridge import to_thread
 from ._plan import StepCall
+
+if TYPE_CHECKING:
+    from ._engine import EngineRunner
 
 __all__ = ("LocalRunner", "StepRunner")
 
@@ -53,6 +56,12 @@ class StepRunner(abc.ABC):
     def refuses(self, call: StepCall) -> str | None:
         """Why this runner cannot execute ``call`` (e.g. it cannot be pickled), or
         ``None``; asked when the workflow is validated, before anything runs."""
+        return None
+
+    def submits_ahead(self, call: StepCall) -> EngineRunner[Any] | None:
+        """The engine runner that executes ``call`` and takes attempts whose inputs are
+        other attempts' outputs, still running (see :mod:`._ahead`), or ``None``: this
+        runner's attempts start once their inputs are known."""
         return None
 
 

@@ -223,6 +223,10 @@ class RunState:
                     )
         raise WorkflowValidationError(problems, source=plan.workflow.source)
 
+    def waiting(self, step_id: str) -> int:
+        """How many of ``step_id``'s dependencies have not succeeded yet."""
+        return self._waiting[step_id]
+
     def take_ready(self) -> list[str]:
         """The steps ready when the run starts, in the workflow's order; given once."""
         ready, self._ready = self._ready, []

@@ -13,11 +13,21 @@ import asyncio
 import inspect
 import pickle
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from .._exceptions import RunnerError
 
-__all__ = ("Outcome", "Returned", "Unpicklable", "call_on_engine", "call_to_completion", "invoke")
+__all__ = (
+    "Outcome",
+    "Places",
+    "Returned",
+    "Unpicklable",
+    "call_ahead",
+    "call_on_engine",
+    "call_to_completion",
+    "invoke",
+)
 
 #: ``("returned", pickled output, "")``; ``("raised", pickled exception or b"" if it
 #: cannot cross, its traceback as text)``; or ``("unpicklable", b"", why the output
@@ -122,3 +132,30 @@ def call_on_engine(fn: Any, kwargs: dict[str, Any]) -> Any:
     # Raised outside the handler: an error whose context is the unpicklable one would
     # not pickle either.
     raise RunnerError(problem)
+
+
+#: Where the outputs of the steps an attempt was submitted ahead of go: for each input
+#: so handed over, its name, the position of the output among the attempt's upstream
+#: arguments, and the path walk that gives the input's value from that output.
+Places = tuple[tuple[str, int, Callable[[Any], Any]], ...]
+
+
+def call_ahead(fn: Any, kwargs: dict[str, Any], places: Places, *upstream: Any) -> Any:
+    """What a worker runs for an attempt submitted before the steps it depends on
+    ended: their outputs arrive as ``upstream`` (top-level arguments, the only ones
+    both Dask and Ray resolve), the inputs they give are placed as ``places`` says,
+    then :func:`call_on_engine`. The engine calls this only once every upstream task
+    succeeded; an output that could not cross fails the attempt without calling
+    ``fn``."""
+    outputs = []
+    for output in upstream:
+        if isinstance(output, Unpicklable):
+            raise RunnerError(
+                f"a step this one depends on returned a value that cannot cross to its "
+                f"worker ({output.why})"
+            )
+        outputs.append(output.value if isinstance(output, Returned) else output)
+    kwargs = dict(kwargs)  # not the caller's: Dask's threads share it
+    for name, index, path in places:
+        kwargs[name] = path(outputs[index])
+    return call_on_engine(fn, kwargs)

@@ -27,6 +27,7 @@ __all__ = (
     "evaluate",
     "parse_reference",
     "references",
+    "walk",
 )
 
 #: The item of a ``for_each`` step being run, and its index: what ``${item}`` and
@@ -239,6 +240,11 @@ def references(binding: Binding) -> Iterator[Reference]:
     elif isinstance(binding, list):
         for item in binding:
             yield from references(item)
+
+
+def walk(reference: Reference, output: Any) -> Any:
+    """The value ``reference`` (to a step's output) names in that step's ``output``."""
+    return reference.resolve({}, {reference.name: output})
 
 
 def evaluate(

@@ -8,6 +8,7 @@ problem. Nothing here imports or runs anything a workflow names.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
@@ -19,7 +20,7 @@ from .._exceptions import ExpressionError, Problem, WorkflowValidationError
 from ..integrations import framework_of
 from ._conditions import Condition, parse_condition
 from ._data import tree_problem
-from ._expressions import Binding, Each, Reference, compile_value, evaluate, references
+from ._expressions import Binding, Each, Reference, compile_value, evaluate, references, walk
 from ._limits import LoadLimits, quote
 from ._names import is_name, is_step_id, step_id_problem
 
@@ -291,16 +292,42 @@ class Step:
     # --- read by the runtime: evaluating what the model compiled -----------------------
 
     def evaluate_inputs(
-        self, inputs: Mapping[str, Any], outputs: Mapping[str, Any], each: Each | None = None
+        self,
+        inputs: Mapping[str, Any],
+        outputs: Mapping[str, Any],
+        each: Each | None = None,
+        *,
+        leave_out: Collection[str] = (),
     ) -> dict[str, Any]:
         """The keyword arguments of this step's callable, its ``${...}`` expressions
         evaluated against the run's ``inputs`` and the ``outputs`` of finished steps
-        (and, for a ``for_each`` step, ``each``: the item and its index).
+        (and, for a ``for_each`` step, ``each``: the item and its index); without the
+        inputs named in ``leave_out``.
 
         :raises ExpressionError: if an expression refers to something missing
         """
-        value: dict[str, Any] = evaluate(self._bindings, inputs, outputs, each)
+        bindings = self._bindings
+        if leave_out:
+            bindings = {name: value for name, value in bindings.items() if name not in leave_out}
+        value: dict[str, Any] = evaluate(bindings, inputs, outputs, each)
         return value
+
+    def passed_outputs(self) -> dict[str, tuple[str, Callable[[Any], Any]]] | None:
+        """The inputs whose value is exactly one ``${steps.ID.output...}`` expression:
+        for each, the step it reads and a picklable function of that step's output
+        giving the input's value (the same path walk as :meth:`evaluate_inputs`). A
+        runtime may then hand such an input to a worker before the output exists.
+        ``None`` if the step reads a step's output any other way (inside a string, a
+        list or a mapping, or in ``for_each`` or ``when``)."""
+        passed: dict[str, tuple[str, Callable[[Any], Any]]] = {}
+        for name, binding in self._bindings.items():
+            if isinstance(binding, Reference) and binding.root == "steps":
+                passed[name] = (binding.name, functools.partial(walk, binding))
+            elif any(ref.root == "steps" for ref in references(binding)):
+                return None
+        if self._items is not None or self._condition is not None:
+            return None
+        return passed
 
     def evaluate_condition(self, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> bool:
         """Whether the step runs: its ``when`` condition (true without one).
