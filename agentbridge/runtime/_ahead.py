@@ -57,12 +57,11 @@ class SubmitAhead:
     :param runner: the run's runner
     """
 
-    __slots__ = ("_blocked", "_live", "_live_dependencies", "ahead", "passed", "runner", "state")
+    __slots__ = ("_blocked", "_live", "_live_dependencies", "ahead", "runner", "state")
 
     def __init__(self, state: RunState, runner: StepRunner) -> None:
         self.state = state
         self.runner = runner
-        self.passed = state.plan.passed
         #: The attempt of each step running on an engine now, by step id.
         self._live: dict[str, tuple[EngineRunner[Any], Pending]] = {}
         #: How many of each step's dependencies are in :attr:`_live`: a step qualifies
@@ -159,8 +158,8 @@ class SubmitAhead:
 
     def _submit(self, step_id: str) -> bool:
         """Submit ``step_id`` ahead if it qualifies now; whether it was."""
-        passed = self.passed[step_id]
         state = self.state
+        passed = state.plan.passed[step_id]  # found once per plan, on first use
         if (
             passed is None
             or step_id in self._live

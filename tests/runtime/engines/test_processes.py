@@ -226,3 +226,42 @@ def test_a_local_cluster_writes_only_in_its_folder(tmp_path: Path, kind: str) ->
     assert done.returncode == 0, done.stderr
     assert list(system_tmp.iterdir()) == []
     assert list(local.iterdir()) != []
+
+
+@pytest.mark.anyio
+async def test_a_crash_or_an_output_that_cannot_cross_is_its_own_steps_error_in_a_chain(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each dependent is submitted ahead of its upstream (see test_submit_ahead.py): the
+    # error stays the upstream's, and the dependent never runs.
+    from agentbridge.runtime._engine import EngineRunner
+
+    ahead: list[str] = []
+    begin = EngineRunner.begin
+
+    def spying(self: Any, call: Any, kwargs: Any, upstream: Any = (), places: Any = ()) -> Any:
+        if upstream:
+            ahead.append(call.step.id)
+        return begin(self, call, kwargs, upstream, places)
+
+    monkeypatch.setattr(EngineRunner, "begin", spying)
+    errors: dict[str, BaseException | None] = {}
+    # Two runs: a worker that dies fails whatever else it was running too.
+    runtime = ab.Runtime(runners={"engine": engine}, fail_fast=False)
+    for upstream, function in (("boom", steps.crash), ("out", steps.unpicklable_result)):
+        dependent = {"a": f"${{steps.{upstream}.output}}", "b": 1}
+        workflow = build(
+            _on(id=upstream, function=function),
+            _on(id="after", function=steps.add, inputs=dependent),
+        )
+        with pytest.raises(ab.StepFailedError) as caught:
+            await runtime.run_async(workflow)
+        results = caught.value.result.steps
+        assert results["after"].status is ab.StepStatus.SKIPPED
+        assert results["after"].attempts == 0
+        errors[upstream] = results[upstream].error
+    assert ahead == ["after", "after"]
+    assert isinstance(errors["boom"], ab.WorkerCrashedError)
+    assert "step 'boom': " in str(errors["boom"])
+    assert isinstance(errors["out"], ab.RunnerError)
+    assert "step 'out' returned a value that cannot be pickled back" in str(errors["out"])
