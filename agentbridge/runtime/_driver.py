@@ -24,7 +24,6 @@ import anyio.lowlevel
 from anyio import CapacityLimiter, get_cancelled_exc_class
 
 from .._exceptions import ExpressionError, StepTimeoutError
-from ..workflow import Step
 from ._context import StepContext, step_context
 from ._events import Event, RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
 from ._journal import Journal
@@ -236,7 +235,7 @@ class _Run:
                 )
                 prepared = None
                 if self.journal is not None:
-                    stored, prepared = self._stored(step, items)
+                    stored, prepared = self._stored(call, items)
                     if stored is not None:
                         return stored
             except ExpressionError as exc:
@@ -259,13 +258,13 @@ class _Run:
             return dataclasses.replace(result, cancelled_how=self.runner.cancelled_how(call))
         return result
 
-    def _stored(self, step: Step, items: list[Any] | None) -> tuple[StepResult | None, Any]:
-        """The stored result that stands for running ``step`` now, if there is one: its
+    def _stored(self, call: StepCall, items: list[Any] | None) -> tuple[StepResult | None, Any]:
+        """The stored result that stands for running ``call``'s step now, if there is one: its
         input key covers every item's inputs for a ``for_each`` step. Else the inputs
         the key was made of, for the first attempt (of each item), so they are evaluated
         once; ``None`` if they cannot be: the attempts then fail as in any run."""
         assert self.journal is not None
-        state = self.state
+        state, step = self.state, call.step
         try:
             if items is None:
                 inputs: Any = step.evaluate_inputs(state.inputs, state.outputs)
@@ -276,7 +275,7 @@ class _Run:
                 ]
         except ExpressionError:
             return None, None
-        return self.journal.reuse(step, inputs), inputs
+        return self.journal.reuse(call, inputs), inputs
 
     async def _attempts(
         self,
@@ -381,7 +380,7 @@ class _Run:
                 if journal is not None and kwargs is not None:
                     # Each item is stored on its own, so a resume runs only the items
                     # that did not succeed (or whose inputs changed).
-                    key, stored = journal.item(step, index, kwargs)
+                    key, stored = journal.item(call, index, kwargs)
                     if stored is not None:
                         outputs[index] = stored[0]
                         continue

@@ -299,8 +299,14 @@ class Step:
 
         :raises ExpressionError: if an expression refers to something missing
         """
-        value: dict[str, Any] = evaluate(self._bindings, inputs, outputs, each)
-        return value
+        # evaluate() of the bindings' dict, one call fewer for each input that is one
+        # expression (most are): a resume evaluates every reused step's inputs.
+        return {
+            name: binding.resolve(inputs, outputs, each)
+            if type(binding) is Reference
+            else evaluate(binding, inputs, outputs, each)
+            for name, binding in self._bindings.items()
+        }
 
     def evaluate_condition(self, inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> bool:
         """Whether the step runs: its ``when`` condition (true without one).
