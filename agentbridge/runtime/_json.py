@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from typing import Any
 
 __all__ = ("NotJson", "dump", "key_text", "load")
@@ -97,10 +96,16 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    # A literal too large for a float (1e400) reads as inf, which is no JSON value.
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is too large for a float")
+    return value
+
+
 # Made once: json.loads builds a new decoder on every call given an option.
-_DECODER = json.JSONDecoder(parse_constant=_no_constant)
-# The C scanner decode and raw_decode call (not in typeshed's stub of the class).
-_scan: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
 
 
 def load(text: object) -> Any:
@@ -112,14 +117,12 @@ def load(text: object) -> Any:
     if type(text) is not str:
         raise ValueError(f"a {type(text).__name__} where JSON text should be")
     try:
-        # What dump writes has no whitespace around it, so the decoder's C scanner
-        # reads it whole, called as raw_decode would call it but without its frame
-        # (a resume reads every stored output), and without decode's two
-        # regular-expression matches; anything else takes decode, which allows that
-        # whitespace and says what is wrong.
+        # What dump writes has no whitespace around it, so raw_decode reads it whole
+        # without decode's two regular-expression matches; anything else takes decode,
+        # which allows that whitespace and says what is wrong.
         try:
-            value, end = _scan(text, 0)
-        except (StopIteration, ValueError):
+            value, end = _DECODER.raw_decode(text)
+        except ValueError:
             end = -1
         return value if end == len(text) else _DECODER.decode(text)
     except RecursionError:
