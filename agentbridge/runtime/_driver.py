@@ -25,7 +25,6 @@ import anyio.lowlevel
 from anyio import CapacityLimiter, get_cancelled_exc_class
 
 from .._exceptions import ExpressionError, StepTimeoutError
-from ..workflow import Step
 from ._ahead import SubmitAhead
 from ._context import StepContext, step_context
 from ._events import Event, RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
@@ -251,7 +250,7 @@ class _Run:
                 )
                 prepared = None
                 if self.journal is not None:
-                    stored, prepared = self._stored(step, items)
+                    stored, prepared = self._stored(call, items)
                     if stored is not None:
                         return stored
             except ExpressionError as exc:
@@ -274,13 +273,13 @@ class _Run:
             return dataclasses.replace(result, cancelled_how=self.runner.cancelled_how(call))
         return result
 
-    def _stored(self, step: Step, items: list[Any] | None) -> tuple[StepResult | None, Any]:
-        """The stored result that stands for running ``step`` now, if there is one: its
+    def _stored(self, call: StepCall, items: list[Any] | None) -> tuple[StepResult | None, Any]:
+        """The stored result that stands for running ``call``'s step now, if there is one: its
         input key covers every item's inputs for a ``for_each`` step. Else the inputs
         the key was made of, for the first attempt (of each item), so they are evaluated
         once; ``None`` if they cannot be: the attempts then fail as in any run."""
         assert self.journal is not None
-        state = self.state
+        state, step = self.state, call.step
         try:
             if items is None:
                 inputs: Any = step.evaluate_inputs(state.inputs, state.outputs)
@@ -291,7 +290,7 @@ class _Run:
                 ]
         except ExpressionError:
             return None, None
-        return self.journal.reuse(step, inputs), inputs
+        return self.journal.reuse(call, inputs), inputs
 
     async def _attempts(
         self,
@@ -401,7 +400,7 @@ class _Run:
                 if journal is not None and kwargs is not None:
                     # Each item is stored on its own, so a resume runs only the items
                     # that did not succeed (or whose inputs changed).
-                    key, stored = journal.item(step, index, kwargs)
+                    key, stored = journal.item(call, index, kwargs)
                     if stored is not None:
                         outputs[index] = stored[0]
                         continue
@@ -448,11 +447,13 @@ class _Run:
         if pending is None:
             pending = engine.begin(call, kwargs)
         self.ahead.began(step_id, engine, pending)
+        # Cancelled, the tasks submitted ahead of it are dropped before its own task is
+        # cancelled: cancelling a Dask task that a dependent still wants does nothing,
+        # and one that runs on and ends would start them.
+        dropping = functools.partial(self.ahead.failed, step_id)
+        wait = functools.partial(engine.wait, pending, dropping)
         try:
-            if bare:
-                output = await engine.wait(pending)
-            else:
-                output = await self._bounded(call, None, functools.partial(engine.wait, pending))
+            output = await (wait() if bare else self._bounded(call, None, wait))
         except BaseException:
             self.ahead.failed(step_id)
             raise

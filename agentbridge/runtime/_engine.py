@@ -317,14 +317,17 @@ class EngineRunner(StepRunner, Generic[Handle]):
             loop.schedule(self._hand_over, loop)
         return attempt
 
-    async def wait(self, attempt: Pending) -> Any:
+    async def wait(self, attempt: Pending, on_cancel: Callable[[], object] | None = None) -> Any:
         """The output of an attempt :meth:`begin` handed over, or raise its exception;
-        cancelled, cancel its engine task (what that did: :meth:`cancelled_how`)."""
+        cancelled, call ``on_cancel`` (on the loop, at once), then cancel its engine task
+        (what that did: :meth:`cancelled_how`)."""
         _cancelled_how.set(None)
         try:
             try:
                 await attempt.done.wait()
             except get_cancelled_exc_class():
+                if on_cancel is not None:
+                    on_cancel()
                 with CancelScope(shield=True):
                     how = await anyio.to_thread.run_sync(self._cancel_submitted, attempt)
                     if how is not None:

@@ -10,8 +10,6 @@ the last batch: those steps run again on resume, which at-least-once allows.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,6 +28,7 @@ from .._exceptions import (
 )
 from ..workflow import Step, Workflow
 from . import _json
+from ._keys import input_key
 from ._results import RunStatus, StepResult, StepStatus, WorkflowResult
 from ._store import (
     AttemptEnded,
@@ -44,7 +43,7 @@ from ._store import (
 )
 
 if TYPE_CHECKING:
-    from ._plan import Plan
+    from ._plan import Plan, StepCall
 
 __all__ = ("Journal",)
 
@@ -60,7 +59,6 @@ _REUSED = {
     "status": StepStatus.SUCCEEDED,
     "reused": True,
 }
-_sha256 = hashlib.sha256
 
 #: The least time, in seconds, from one try of a write that found the store busy to
 #: the next.
@@ -223,7 +221,8 @@ class Journal:
             record = records.get(step_id)
             if record is None or record.input_key is None:
                 continue
-            step = calls[step_id].step
+            call = calls[step_id]
+            step = call.step
             try:
                 if step.when is None and step.for_each is None:  # the common case first
                     kwargs: Any = step.evaluate_inputs(inputs, outputs)
@@ -239,7 +238,7 @@ class Journal:
                     ]
             except ExpressionError:
                 continue
-            if _key(step, kwargs) != record.input_key:
+            if input_key(call.key_prefix, kwargs) != record.input_key:
                 continue
             seeded[step_id] = reused(step, record)
             for dependent in dependents[step_id]:
@@ -248,11 +247,12 @@ class Journal:
                     ready.append(dependent)
         return seeded
 
-    def reuse(self, step: Step, kwargs: Any) -> StepResult | None:
-        """The stored result of ``step`` if it can stand for running it with
+    def reuse(self, call: StepCall, kwargs: Any) -> StepResult | None:
+        """The stored result of ``call``'s step if it can stand for running it with
         ``kwargs`` (its inputs now; a list of them for a ``for_each`` step), else
         ``None`` (and the key is kept for its record)."""
-        key = self._keys[step.id] = _key(step, kwargs)
+        step = call.step
+        key = self._keys[step.id] = input_key(call.key_prefix, kwargs)
         stored = self.stored
         if stored is None or key is None:
             return None
@@ -261,14 +261,15 @@ class Journal:
             return None
         return self._reused(step, record)
 
-    def item(self, step: Step, index: int, kwargs: Any) -> tuple[str | None, tuple[Any] | None]:
-        """Item ``index`` of ``for_each`` step ``step``, run with ``kwargs``: its input
+    def item(self, call: StepCall, index: int, kwargs: Any) -> tuple[str | None, tuple[Any] | None]:
+        """Item ``index`` of ``for_each`` step ``call``, run with ``kwargs``: its input
         key (``None`` if they are not JSON or the step has ``persist: false``: the item
         is then not stored), and its stored output, in a 1-tuple, if a stored record of
         the item can stand for running it (else ``None``)."""
+        step = call.step
         if not step.persist:
             return None, None
-        key = _key(step, kwargs)
+        key = input_key(call.key_prefix, kwargs)
         stored = self.stored
         if stored is None or key is None:
             return key, None
@@ -527,23 +528,6 @@ def _load(text: str, what: str, run_id: str) -> Any:
             f"{what} in run {run_id!r} is not JSON as agentbridge writes it ({exc}): the "
             f"store was modified outside agentbridge; start a new run with another run id"
         ) from None
-
-
-def _key(step: Step, kwargs: Any) -> str | None:
-    """The input key of ``step`` run with ``kwargs``, or ``None`` if they are not JSON."""
-    try:
-        text = _json.key_text(kwargs)
-    except _json.NotJson:
-        return None
-    return _sha256((_key_prefix(step.target_name, step.version) + text).encode()).hexdigest()
-
-
-@functools.lru_cache(maxsize=4096)
-def _key_prefix(target: str, version: str | None) -> str:
-    # The text of (target, version), a newline (never in that text, which is ASCII with
-    # escapes), then the inputs' text: unambiguous. The inputs are in the order the
-    # step declares them.
-    return f"{_json.key_text([target, version])}\n"
 
 
 def _step_ended(

@@ -10,6 +10,7 @@ from typing import Any
 from .._exceptions import Problem, WorkflowValidationError
 from ..integrations import adapt
 from ..workflow import Step, Workflow
+from ._keys import prefix
 
 __all__ = ("Plan", "StepCall")
 
@@ -18,7 +19,7 @@ class StepCall:
     """One step and the callable it resolved to (an agent framework's object adapted to
     an async callable)."""
 
-    __slots__ = ("fn", "is_async", "retry_on", "step")
+    __slots__ = ("fn", "is_async", "key_prefix", "retry_on", "step")
 
     def __init__(
         self,
@@ -34,6 +35,8 @@ class StepCall:
         self.retry_on = retry_on
         #: Whether calling ``fn`` gives a coroutine to await (otherwise it blocks).
         self.is_async = _is_async_callable(self.fn)
+        #: The start of the step's input keys in a durable run (see :mod:`._keys`).
+        self.key_prefix = prefix(step)
 
 
 def _is_async_callable(fn: Any) -> bool:

@@ -122,6 +122,10 @@ _STEP_TYPES: _Types = {
 }
 _ATTEMPT_TYPES: _Types = {"step_id": _STR, "attempt": (int,), "status": _STR, **_OUTCOME}
 _make_step = maker(StoredStep)
+#: A record made from its row's tuple as it is.
+_make_reusable = functools.partial(tuple.__new__, ReusableStep)
+_STR_SET, _INT_SET = frozenset(_STR), frozenset({int})
+_OPT_STR_SET, _OPT_NUM_SET = frozenset(_OPT_STR), frozenset(_OPT_NUM)
 _SQL_TYPES = {str: "'text'", int: "'integer'", float: "'real'", type(None): "'null'"}
 
 
@@ -446,26 +450,25 @@ class SqliteRunStore(RunStore):
         """The steps a resume can reuse: those that succeeded with their output stored.
 
         The hot path of every resume, so only those rows and the columns a reuse reads
-        are read, unsorted (a resume looks them up by id), each row becomes its record
-        as it is (a named tuple made from the row's tuple, no field copied), and the
-        types are checked here, in Python: six ``type()`` tests a row cost several times
-        less than SQLite's ``typeof`` on each column (measured: about 0.2 against 1.4
-        us a row).
+        are read, unsorted (a resume looks them up by id), all at once, and no Python
+        code runs per row: the types are checked a column at a time (the set of the
+        types found in it), cheaper than SQLite's ``typeof`` on each column or a test
+        of each row in Python, and each record is made from its row's tuple as it is
+        (a named tuple, no field copied).
         """
-        steps = {}
-        new = tuple.__new__
-        for row in connection.execute(_REUSABLE, (run_id,)):
-            step_id, attempts, output, input_key, started_at, duration = row
-            if not (
-                type(step_id) is type(output) is str
-                and type(attempts) is int
-                and type(input_key) in _OPT_STR
-                and type(started_at) in _OPT_NUM
-                and type(duration) in _OPT_NUM
-            ):
+        rows = connection.execute(_REUSABLE, (run_id,)).fetchall()
+        if not rows:
+            return {}
+        ids, attempts, outputs, keys, starts, durations = zip(*rows, strict=True)
+        if not (
+            {*map(type, ids), *map(type, outputs)} <= _STR_SET
+            and {*map(type, attempts)} <= _INT_SET
+            and {*map(type, keys)} <= _OPT_STR_SET
+            and {*map(type, starts), *map(type, durations)} <= _OPT_NUM_SET
+        ):
+            for row in rows:  # the first wrong one is said
                 self._refuse(row, _REUSABLE_TYPES, "step")
-            steps[step_id] = new(ReusableStep, row)
-        return steps
+        return dict(zip(ids, map(_make_reusable, rows), strict=True))
 
     async def list_runs(self, limit: int = 100) -> list[StoredRun]:
         """See :meth:`RunStore.list_runs`."""

@@ -89,6 +89,8 @@ class Reference:
             if each is None:
                 raise ExpressionError(f"{self.text} is only defined in a step with for_each")
             value = each[0] if root == "item" else each[1]
+        if not self.path:  # most expressions name a value whole
+            return value
         for depth, (dotted, key) in enumerate(self.path):
             if type(value) is dict and key in value:  # the common case, without a call
                 value = value[key]

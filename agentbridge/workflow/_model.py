@@ -306,11 +306,15 @@ class Step:
 
         :raises ExpressionError: if an expression refers to something missing
         """
-        bindings = self._bindings
-        if leave_out:
-            bindings = {name: value for name, value in bindings.items() if name not in leave_out}
-        value: dict[str, Any] = evaluate(bindings, inputs, outputs, each)
-        return value
+        # evaluate() of the bindings' dict, one call fewer for each input that is one
+        # expression (most are): a resume evaluates every reused step's inputs.
+        return {
+            name: binding.resolve(inputs, outputs, each)
+            if type(binding) is Reference
+            else evaluate(binding, inputs, outputs, each)
+            for name, binding in self._bindings.items()
+            if name not in leave_out
+        }
 
     def passed_outputs(self) -> dict[str, tuple[str, Callable[[Any], Any]]] | None:
         """The inputs whose value is exactly one ``${steps.ID.output...}`` expression:

@@ -293,3 +293,41 @@ def test_escapes_inside_substituted_text_stay_as_they_are(
     step_inputs = {"whole": "${inputs.x}", "inside": "a ${inputs.x}"}
     got = captured(capture, reg, step_inputs, {"x": "$${inputs.x}"})
     assert got == {"whole": "$${inputs.x}", "inside": "a $${inputs.x}"}
+
+
+def test_a_step_s_inputs_evaluate_as_their_compiled_dict_does() -> None:
+    # Step.evaluate_inputs resolves a one-expression input without evaluate()'s call:
+    # the same values as evaluate() of the whole dict, lists and dicts still new.
+    from agentbridge.workflow._expressions import evaluate
+
+    literal = [1, {"k": "v"}]
+    step = ab.Step(
+        "s",
+        "function",
+        "f",
+        inputs={
+            "whole": "${inputs.x}",
+            "field": "${inputs.x.k}",
+            "text": "a ${inputs.x.k} b",
+            "list": [1, "${inputs.x}"],
+            "dict": {"f": "${inputs.x.k}"},
+            "literal": literal,
+            "number": 3,
+            "output": "${steps.p.output[0]}",
+        },
+    )
+    inputs, outputs = {"x": {"k": 2}}, {"p": ["first"]}
+    fast = step.evaluate_inputs(inputs, outputs)
+    assert fast == evaluate(step._bindings, inputs, outputs)
+    assert list(fast) == list(step.inputs)
+    assert fast["whole"] is inputs["x"]
+    assert fast["literal"] == literal
+    assert fast["literal"] is not literal
+    assert fast["literal"][1] is not literal[1]
+
+
+def test_a_path_that_misses_is_still_an_error_naming_it() -> None:
+    step = ab.Step("s", "function", "f", inputs={"v": "${inputs.x.k}", "w": "${inputs.x}"})
+    with pytest.raises(ab.ExpressionError, match=r"\$\{inputs\.x\.k\}.*input 'x'"):
+        step.evaluate_inputs({"x": {}}, {})
+    assert step.evaluate_inputs({"x": {"k": 0}}, {}) == {"v": 0, "w": {"k": 0}}

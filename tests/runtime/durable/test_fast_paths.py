@@ -165,6 +165,31 @@ JSON = st.recursive(
 def test_the_store_s_json_is_json_dumps_s(value: Any) -> None:
     assert _json.dump(value) == json.dumps(value)
     assert _json.load(_json.dump(value)) == value
+    # Around whitespace, which raw_decode does not read, decode takes over.
+    assert _json.load(f" {_json.dump(value)}\n") == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NaN",
+        "-Infinity",
+        "[1, Infinity]",
+        "1e400",
+        "[-1E999]",
+        "1 2",
+        "[1,",
+        "",
+        '{"a": 1} x',
+        "nul",
+        "'a'",
+    ],
+)
+def test_the_store_s_json_reader_refuses_what_is_not_strict_json(text: str) -> None:
+    # json.loads accepts the constants and reads a float literal too large as inf:
+    # neither is a JSON value, so a tampered store cannot yield one.
+    with pytest.raises(ValueError):
+        _json.load(text)
 
 
 async def test_a_finished_run_is_only_read_never_claimed_or_written(

@@ -383,3 +383,36 @@ async def test_each_column_a_resume_reads_is_refused_with_the_wrong_type(
     kind = type(value).__name__
     with pytest.raises(ab.StoreError, match=f"holds a step record with a {kind} where"):
         await runtime.run_async(workflow, {"w": "fail"}, run_id="t")
+
+
+@pytest.mark.parametrize(("column", "value"), [("attempts", "two"), ("started_at", b"\x01")])
+async def test_a_wrong_type_in_any_row_of_a_long_run_is_refused(
+    reg: ab.Registry, store: ab.SqliteRunStore, db: Path, column: str, value: object
+) -> None:
+    # The claim checks the rows a column at a time: a wrong value in one row among
+    # many, neither the first nor the last, is found and said.
+    @reg.function
+    async def step(v: int = 0) -> int:
+        return v + 1
+
+    chain = [{"id": "s0", "function": "step"}] + [
+        {"id": f"s{i}", "function": "step", "inputs": {"v": f"${{steps.s{i - 1}.output}}"}}
+        for i in range(1, 20)
+    ]
+    workflow = build(*chain, name="long")
+    runtime = ab.Runtime(reg, store=store)
+    assert (await runtime.run_async(workflow, run_id="long")).outputs["s19"] == 20
+    tamper(db, f"UPDATE steps SET {column} = ?, status = 'succeeded' WHERE step_id = 's11'", value)
+    tamper(db, "UPDATE runs SET status = 'failed'")
+    kind = type(value).__name__
+    with pytest.raises(ab.StoreError, match=f"holds a step record with a {kind} where"):
+        await runtime.run_async(workflow, run_id="long")
+    # Put right, the run resumes, every step reused.
+    tamper(
+        db,
+        f"UPDATE steps SET {column} = ? WHERE step_id = 's11'",
+        1 if column == "attempts" else None,
+    )
+    again = await runtime.run_async(workflow, run_id="long")
+    assert all(result.reused for result in again.steps.values())
+    assert again.outputs["s19"] == 20

@@ -209,22 +209,72 @@ async def test_the_engine_fails_a_task_whose_upstream_failed_without_calling_it(
     assert list(log.proxy) == []
 
 
-async def test_a_cancelled_upstream_never_calls_its_dependent(engine: Engine, manager: Any) -> None:
-    log, release = manager.list(), manager.Event()
-    holding = StepCall(ab.Step("a", "function", steps.wait_for), steps.wait_for)
-    recording = StepCall(ab.Step("b", "function", chain.record), chain.record)
+async def test_an_upstream_that_times_out_never_calls_its_dependent(
+    engine: Engine, manager: Any, spy: _Spy, tmp_path: Path
+) -> None:
+    # The upstream times out while it runs, and runs on to its end on Dask (which cannot
+    # interrupt it): cancelling its task alone would not stop a dependent that still
+    # wants it there, so the dependent submitted ahead is dropped first.
+    log, release, path = manager.list(), manager.Event(), tmp_path / "a"
+    workflow = _recorded_after(_held(path) | {"timeout": 0.3}, "e")
     try:
-        upstream = engine.begin(holding, {"event": release, "timeout": BOUND})
-        dependent = engine.begin(recording, {"entries": log, "name": "b", "value": 1}, (upstream,))
-        with anyio.CancelScope() as scope:
-            scope.cancel()  # cancelling the upstream's wait cancels its task
-            await engine.wait(upstream)
+        result = await _run(engine, spy, workflow, {"log": log, "e": release})
+        assert spy.submitted_ahead() == ["b"]
+        assert result.steps["a"].status is ab.StepStatus.TIMED_OUT
+        assert result.steps["b"].status is ab.StepStatus.SKIPPED
+        await _ended_without_running(engine, spy.pending["b"])
     finally:
-        release.set()  # a Dask task runs on to its end: its dependent must still not run
-    with anyio.fail_after(BOUND), pytest.raises(Exception):
-        await engine.wait(dependent)
-    await _ended_without_running(engine, dependent)
+        release.set()
+    await _upstream_ended(engine, path)
     assert list(log.proxy) == []
+
+
+async def test_an_upstream_that_ends_as_it_is_cancelled_never_starts_its_dependent(
+    engine: Engine, manager: Any, spy: _Spy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The race provoked on purpose: the upstream's task ends on the engine after the run
+    # decided to cancel it (its timeout) but before its cancellation reaches the engine.
+    # The dependent submitted ahead must have been dropped by then.
+    log, release, path = manager.list(), manager.Event(), tmp_path / "a"
+    cancel = type(engine)._cancel
+
+    def cancelling(self: Engine, handle: Any) -> str:
+        if handle is not spy.pending["b"].handle:
+            # Whatever the run dropped before cancelling reaches the engine first (the
+            # submitting thread runs in order); a run that dropped nothing yet has
+            # nothing there.
+            self._submitter.submit(lambda: None).result(BOUND)
+            release.set()
+            deadline = time.monotonic() + BOUND
+            while isinstance(engine, ab.DaskRunner) and not path.exists():
+                assert time.monotonic() < deadline
+                threading.Event().wait(0.01)  # polled, bounded: the upstream ends
+        return cancel(self, handle)
+
+    monkeypatch.setattr(type(engine), "_cancel", cancelling)
+    workflow = _recorded_after(_held(path) | {"timeout": 0.3}, "e")
+    try:
+        result = await _run(engine, spy, workflow, {"log": log, "e": release})
+        assert result.steps["b"].status is ab.StepStatus.SKIPPED
+        await _ended_without_running(engine, spy.pending["b"])
+    finally:
+        release.set()
+    assert list(log.proxy) == []
+
+
+def _held(path: Path) -> dict[str, Any]:
+    """Step ``a``, on the engine until ``${inputs.e}`` is set; then it marks ``path``."""
+    inputs = {"event": "${inputs.e}", "path": str(path), "timeout": BOUND}
+    return _on(id="a", function=chain.hold, inputs=inputs)
+
+
+async def _upstream_ended(engine: Engine, path: Path) -> None:
+    """Returns once a released ``a`` ended: on Dask it ran on to its end and marked
+    ``path``; Ray interrupted it."""
+    if isinstance(engine, ab.DaskRunner):
+        with anyio.fail_after(BOUND):
+            while not path.exists():
+                await anyio.sleep(0.01)  # polled, bounded: the worker tells no one
 
 
 async def test_an_upstream_retried_gives_its_dependent_the_retried_output(
@@ -349,21 +399,21 @@ async def test_a_durable_run_submits_nothing_ahead(
 
 
 async def test_cancelling_the_run_reaches_a_task_submitted_ahead(
-    engine: Engine, manager: Any, spy: _Spy
+    engine: Engine, manager: Any, spy: _Spy, tmp_path: Path
 ) -> None:
-    log, release = manager.list(), manager.Event()
-    held = {"event": "${inputs.e}", "timeout": BOUND}
-    workflow = _recorded_after(_on(id="a", function=steps.wait_for, inputs=held), "e")
+    log, release, path = manager.list(), manager.Event(), tmp_path / "a"
+    workflow = _recorded_after(_held(path), "e")
     try:
         with anyio.fail_after(BOUND):
             async with anyio.create_task_group() as group:
-                group.start_soon(_run, engine, spy, workflow, {"e": release, "log": log})
+                group.start_soon(_run, engine, spy, workflow, {"log": log, "e": release})
                 await spy.handed.wait()
                 group.cancel_scope.cancel()
+        assert spy.submitted_ahead() == ["b"]
+        await _ended_without_running(engine, spy.pending["b"])
     finally:
         release.set()  # a Dask task runs on to its end: b must still never run
-    assert spy.submitted_ahead() == ["b"]
-    await _ended_without_running(engine, spy.pending["b"])
+    await _upstream_ended(engine, path)
     assert list(log.proxy) == []
 
 
