@@ -216,9 +216,10 @@ async def test_an_upstream_that_times_out_never_calls_its_dependent(
     # interrupt it): cancelling its task alone would not stop a dependent that still
     # wants it there, so the dependent submitted ahead is dropped first.
     log, release, path = manager.list(), manager.Event(), tmp_path / "a"
-    workflow = _recorded_after(_held(path) | {"timeout": 0.3}, "e")
+    inputs = {"log": log, "e": release, "meet": manager.Barrier(1)}
+    workflow = _recorded_after(_held(path) | {"timeout": 0.3}, "e", "meet")
     try:
-        result = await _run(engine, spy, workflow, {"log": log, "e": release})
+        result = await _run(engine, spy, workflow, inputs)
         assert spy.submitted_ahead() == ["b"]
         assert result.steps["a"].status is ab.StepStatus.TIMED_OUT
         assert result.steps["b"].status is ab.StepStatus.SKIPPED
@@ -236,6 +237,7 @@ async def test_an_upstream_that_ends_as_it_is_cancelled_never_starts_its_depende
     # decided to cancel it (its timeout) but before its cancellation reaches the engine.
     # The dependent submitted ahead must have been dropped by then.
     log, release, path = manager.list(), manager.Event(), tmp_path / "a"
+    inputs = {"log": log, "e": release, "meet": manager.Barrier(1)}
     cancel = type(engine)._cancel
 
     def cancelling(self: Engine, handle: Any) -> str:
@@ -252,9 +254,9 @@ async def test_an_upstream_that_ends_as_it_is_cancelled_never_starts_its_depende
         return cancel(self, handle)
 
     monkeypatch.setattr(type(engine), "_cancel", cancelling)
-    workflow = _recorded_after(_held(path) | {"timeout": 0.3}, "e")
+    workflow = _recorded_after(_held(path) | {"timeout": 0.3}, "e", "meet")
     try:
-        result = await _run(engine, spy, workflow, {"log": log, "e": release})
+        result = await _run(engine, spy, workflow, inputs)
         assert result.steps["b"].status is ab.StepStatus.SKIPPED
         await _ended_without_running(engine, spy.pending["b"])
     finally:
@@ -263,9 +265,10 @@ async def test_an_upstream_that_ends_as_it_is_cancelled_never_starts_its_depende
 
 
 def _held(path: Path) -> dict[str, Any]:
-    """Step ``a``, on the engine until ``${inputs.e}`` is set; then it marks ``path``."""
-    inputs = {"event": "${inputs.e}", "path": str(path), "timeout": BOUND}
-    return _on(id="a", function=chain.hold, inputs=inputs)
+    """Step ``a``, on the engine until ``${inputs.e}`` is set (past the barrier of one
+    ``${inputs.meet}``); then it marks ``path``."""
+    inputs = {"barrier": "${inputs.meet}", "event": "${inputs.e}", "path": str(path)}
+    return _on(id="a", function=steps.meet_then_wait, inputs={**inputs, "timeout": BOUND})
 
 
 async def _upstream_ended(engine: Engine, path: Path) -> None:
@@ -402,11 +405,12 @@ async def test_cancelling_the_run_reaches_a_task_submitted_ahead(
     engine: Engine, manager: Any, spy: _Spy, tmp_path: Path
 ) -> None:
     log, release, path = manager.list(), manager.Event(), tmp_path / "a"
-    workflow = _recorded_after(_held(path), "e")
+    inputs = {"log": log, "e": release, "meet": manager.Barrier(1)}
+    workflow = _recorded_after(_held(path), "e", "meet")
     try:
         with anyio.fail_after(BOUND):
             async with anyio.create_task_group() as group:
-                group.start_soon(_run, engine, spy, workflow, {"log": log, "e": release})
+                group.start_soon(_run, engine, spy, workflow, inputs)
                 await spy.handed.wait()
                 group.cancel_scope.cancel()
         assert spy.submitted_ahead() == ["b"]
