@@ -122,9 +122,14 @@ class _Run:
         #: Stored results reused before the run started, reported after RunStarted.
         self.reused = reused or []
         #: Whether steps may be submitted ahead to their engine (see :mod:`._ahead`):
-        #: not in a durable run (a stored result may stand for a step), nor under a run
-        #: cap (a task submitted ahead holds no slot).
-        self.chains = journal is None and self.slots is None
+        #: on a runner that may take them (a local run asks nothing per step), not in a
+        #: durable run (a stored result may stand for a step), nor under a run cap (a
+        #: task submitted ahead holds no slot).
+        self.chains = (
+            type(runner).submits_ahead is not StepRunner.submits_ahead
+            and journal is None
+            and self.slots is None
+        )
         self.ahead = SubmitAhead(state, runner)
 
     async def execute(self) -> WorkflowResult:
