@@ -63,6 +63,11 @@ class DaskRunner(EngineRunner["Future[Any]"], engine="Dask", extra="dask", own="
     :param connect_timeout: seconds to reach ``address`` before :meth:`start` fails
     :param capacity: attempts a run keeps waiting on the cluster at once (default: four
         per worker thread when started, at least 64)
+    :param submit_ahead: whether a step that waits only on steps running on this
+        runner is handed to the engine before they end, their tasks its arguments (a
+        chain then runs back to back on the cluster; see the scaling guide for when a
+        step qualifies and the one window in which its callable can run although its
+        upstream was cancelled); ``False`` submits every step once its upstream ended
     :raises ConfigurationError: for options that contradict each other
 
     .. versionadded:: 0.2
@@ -90,10 +95,11 @@ class DaskRunner(EngineRunner["Future[Any]"], engine="Dask", extra="dask", own="
         cluster_options: Mapping[str, Any] | None = None,
         connect_timeout: float = 10.0,
         capacity: int | None = None,
+        submit_ahead: bool = True,
     ) -> None:
         local = {"n_workers": n_workers, "threads_per_worker": threads_per_worker}
         own = {**local, "local_directory": local_directory, "cluster_options": cluster_options}
-        super().__init__(address, capacity, own, connect_timeout)
+        super().__init__(address, capacity, own, connect_timeout, submit_ahead)
         self.local_directory = local_directory
         self.cluster_options: dict[str, Any] = {
             **{k: v for k, v in local.items() if v is not None},

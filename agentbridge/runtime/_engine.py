@@ -151,6 +151,7 @@ class EngineRunner(StepRunner, Generic[Handle]):
         "capacity",
         "capacity_hint",
         "connect_timeout",
+        "submit_ahead",
     )
 
     #: The engine's name, for messages.
@@ -171,6 +172,7 @@ class EngineRunner(StepRunner, Generic[Handle]):
         capacity: int | None,
         own_options: Mapping[str, object],
         connect_timeout: float,
+        submit_ahead: bool,
     ) -> None:
         given = [
             name
@@ -191,6 +193,11 @@ class EngineRunner(StepRunner, Generic[Handle]):
                 f"capacity must be a whole number, 1 or more, or None; got {capacity!r}"
             )
         self.capacity_hint = capacity
+        if not isinstance(submit_ahead, bool):
+            raise ConfigurationError(f"submit_ahead must be True or False; got {submit_ahead!r}")
+        #: Whether a chain's dependents are handed to the engine before their upstream
+        #: ended (see :mod:`._ahead`).
+        self.submit_ahead = submit_ahead
         #: Attempts a run keeps waiting on the engine at once: the ``capacity`` given,
         #: else four per worker slot the engine had when it started (at least
         #: :data:`MIN_CAPACITY`). More than it has slots: the engine queues them, and
@@ -280,9 +287,10 @@ class EngineRunner(StepRunner, Generic[Handle]):
         """What cancelling this task's last attempt of ``call`` did to its engine task."""
         return _cancelled_how.get() or f"its {self.engine} task was cancelled"
 
-    def submits_ahead(self, call: StepCall) -> EngineRunner[Any]:
-        """This runner: it takes attempts whose inputs are other attempts' outputs."""
-        return self
+    def submits_ahead(self, call: StepCall) -> EngineRunner[Any] | None:
+        """This runner, unless made with ``submit_ahead=False``: it takes attempts
+        whose inputs are other attempts' outputs."""
+        return self if self.submit_ahead else None
 
     async def run(self, call: StepCall, kwargs: dict[str, Any]) -> Any:
         """Submit one attempt off the loop, with the others of this loop that are ready

@@ -72,6 +72,11 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
     :param init_options: more keyword arguments for ``ray.init``
     :param capacity: attempts a run keeps waiting on Ray at once (default: four per CPU
         of the cluster when started, at least 64)
+    :param submit_ahead: whether a step that waits only on steps running on this
+        runner is handed to the engine before they end, their tasks its arguments (a
+        chain then runs back to back on the cluster; see the scaling guide for when a
+        step qualifies and the one window in which its callable can run although its
+        upstream was cancelled); ``False`` submits every step once its upstream ended
     :raises ConfigurationError: for options that contradict each other
 
     .. versionadded:: 0.2
@@ -88,9 +93,10 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
         temp_dir: str | None = None,
         init_options: Mapping[str, Any] | None = None,
         capacity: int | None = None,
+        submit_ahead: bool = True,
     ) -> None:
         own = {"num_cpus": num_cpus, "temp_dir": temp_dir}
-        super().__init__(address, capacity, own, connect_timeout)
+        super().__init__(address, capacity, own, connect_timeout, submit_ahead)
         options: dict[str, Any] = {"include_dashboard": False}
         if address is None:
             options["_node_ip_address"] = "127.0.0.1"

@@ -364,6 +364,27 @@ async def test_steps_that_do_not_qualify_run_as_before(
     assert _outcome(result) == _outcome(expected)
 
 
+async def test_a_runner_made_with_submit_ahead_false_submits_each_step_once_its_upstream_ended(
+    engine: Engine, manager: Any, spy: _Spy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The option as the constructor takes it; the started runner of the fixture is
+    # switched the same way, rather than starting a second cluster.
+    assert type(engine)(submit_ahead=False).submit_ahead is False
+    assert type(engine)().submit_ahead is True
+    monkeypatch.setattr(engine, "submit_ahead", False)
+    log = manager.list()
+    workflow = build(*_chain(), inputs=["n", "log"])
+    result = await _run(engine, spy, workflow, {"n": 4, "log": log})
+    assert spy.submitted_ahead() == []
+    assert result.outputs == {"a": {"n": 4, "items": [4, 5]}, "b": 4, "c": 5, "d": 5}
+
+
+@pytest.mark.parametrize("wrong", [0, "no", None])
+async def test_submit_ahead_must_be_a_bool(engine: Engine, wrong: object) -> None:
+    with pytest.raises(ab.ConfigurationError, match="submit_ahead must be True or False"):
+        type(engine)(submit_ahead=wrong)  # type: ignore[arg-type]
+
+
 def _outcome(result: ab.WorkflowResult) -> Any:
     """What a run gave: its outputs, each step's status, the type of its error."""
     statuses = {step_id: step.status for step_id, step in result.steps.items()}
