@@ -245,23 +245,40 @@ async def test_a_crash_or_an_output_that_cannot_cross_is_its_own_steps_error_in_
         return begin(self, call, kwargs, upstream, places)
 
     monkeypatch.setattr(EngineRunner, "begin", spying)
-    errors: dict[str, BaseException | None] = {}
-    # Two runs: a worker that dies fails whatever else it was running too.
     runtime = ab.Runtime(runners={"engine": engine}, fail_fast=False)
-    for upstream, function in (("boom", steps.crash), ("out", steps.unpicklable_result)):
-        dependent = {"a": f"${{steps.{upstream}.output}}", "b": 1}
-        workflow = build(
-            _on(id=upstream, function=function),
-            _on(id="after", function=steps.add, inputs=dependent),
-        )
-        with pytest.raises(ab.StepFailedError) as caught:
-            await runtime.run_async(workflow)
-        results = caught.value.result.steps
+    # Two runs, the crash last: a worker that dies fails whatever else it was running,
+    # and loses the outputs it held, which Dask then computes again.
+    out = await _upstream_error(runtime, "out", steps.unpicklable_result)
+    boom = await _upstream_error(runtime, "boom", steps.crash)
+    assert ahead == ["after", "after"]
+    assert boom[0] is ab.WorkerCrashedError
+    assert "step 'boom': " in boom[1]
+    assert out[0] is ab.RunnerError
+    assert "step 'out' returned a value that cannot be pickled back" in out[1]
+
+
+async def _upstream_error(
+    runtime: ab.Runtime, upstream: str, function: Any
+) -> tuple[type[BaseException], str]:
+    """Run ``upstream`` then a step reading its output, on the engine; the type and
+    message of the error of ``upstream``, once the dependent was skipped."""
+    dependent = {"a": f"${{steps.{upstream}.output}}", "b": 1}
+    workflow = build(
+        _on(id=upstream, function=function),
+        _on(id="after", function=steps.add, inputs=dependent),
+    )
+    try:
+        await runtime.run_async(workflow)
+    except ab.StepFailedError as failed:
+        results = failed.result.steps
         assert results["after"].status is ab.StepStatus.SKIPPED
         assert results["after"].attempts == 0
-        errors[upstream] = results[upstream].error
-    assert ahead == ["after", "after"]
-    assert isinstance(errors["boom"], ab.WorkerCrashedError)
-    assert "step 'boom': " in str(errors["boom"])
-    assert isinstance(errors["out"], ab.RunnerError)
-    assert "step 'out' returned a value that cannot be pickled back" in str(errors["out"])
+        error = results[upstream].error
+        assert error is not None
+        said = type(error), str(error)
+        # Only text kept, and no cycle through this frame: the error's traceback holds
+        # the attempt and so its task's future, whose output stays on the cluster
+        # while anything refers to it (and is computed again if its worker dies).
+        del results, error
+        return said
+    raise AssertionError(f"the run did not fail at step {upstream!r}")
