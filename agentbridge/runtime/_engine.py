@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import contextvars
 import functools
+import itertools
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -143,6 +144,8 @@ class EngineRunner(StepRunner, Generic[Handle]):
 
     __slots__ = (
         "__weakref__",
+        "_key_prefix",
+        "_keys",
         "_lock",
         "_loops",
         "_state",
@@ -205,6 +208,10 @@ class EngineRunner(StepRunner, Generic[Handle]):
         self.capacity = capacity or 1
         self._lock = threading.Lock()
         self._state = "new"
+        #: Attempt keys: unique to this runner object (the prefix) and, within it, a
+        #: serial number (a UUID per attempt cost a system call on the loop each).
+        self._key_prefix = uuid.uuid4().hex
+        self._keys = itertools.count()
         #: The loops awaiting attempts on this runner now, by their anyio token.
         self._loops: dict[anyio.lowlevel.EventLoopToken, _Loop] = {}
         #: Submits every loop's batches, in order; the loop hands a batch over and
@@ -315,8 +322,10 @@ class EngineRunner(StepRunner, Generic[Handle]):
         loop = self._loops.get(token)
         if loop is None:  # only this loop's thread writes its key: no lock needed
             loop = self._loops[token] = _Loop(thread_safe_scheduler())
-        # Never deduplicated, never cached: a fresh key per attempt.
-        key = f"{call.step.id}-{uuid.uuid4().hex}"
+        # Never deduplicated, never cached: a fresh key per attempt, and distinct from
+        # other runners' on a shared cluster. Loops in other threads draw from the
+        # same counter at once: ``next`` on an ``itertools.count`` is atomic.
+        key = f"{call.step.id}-{self._key_prefix}-{next(self._keys)}"
         attempt = Pending(call, kwargs, key, loop, upstream, places)
         loop.attempts += 1
         batch = loop.batch

@@ -1,9 +1,11 @@
 """What a Dask runner leaves on the cluster: a finished attempt's future is kept for a
-moment, to be released with the next submission, and never longer than that."""
+moment, to be released with the next submission, and never longer than that; and the
+keys it gives attempts, never another runner's."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -51,3 +53,41 @@ async def test_a_runs_last_outputs_are_released_on_the_cluster_without_another_s
     # Nothing else is submitted: the run's keys go once the runner stops waiting for
     # a submission to send them with, well within the bound.
     assert await _until_released(dask_threads, "kept_") < BOUND / 2
+
+
+async def test_two_runners_on_one_cluster_never_share_an_attempts_key(
+    dask_threads: ab.DaskRunner, manager: Any
+) -> None:
+    # Two runner objects made alike count their attempts alike: only the prefix each
+    # draws keeps their keys apart, else Dask would give the second run the first
+    # one's task (the step would run once for both).
+    address = dask_threads.client.scheduler.address
+    runners = [ab.DaskRunner(address), ab.DaskRunner(address)]
+    release = manager.Event()
+    twin = build(
+        {
+            "id": "twin",
+            "function": steps.wait_for,
+            "inputs": {"event": release, "timeout": BOUND},
+            "runner": "dask",
+        }
+    )
+    outputs: list[dict[str, Any]] = []
+
+    async def run(runner: ab.DaskRunner) -> None:
+        outputs.append((await ab.Runtime(runners={"dask": runner}).run_async(twin)).outputs)
+
+    try:
+        for runner in runners:
+            await anyio.to_thread.run_sync(runner.start)
+        async with anyio.create_task_group() as group:
+            for runner in runners:
+                group.start_soon(run, runner)
+            with anyio.fail_after(BOUND):  # both tasks on the scheduler at once
+                while len(await anyio.to_thread.run_sync(_held, dask_threads, "twin-")) < 2:
+                    await anyio.sleep(RELEASE_AFTER / 5)
+            release.set()
+    finally:
+        for runner in runners:
+            await anyio.to_thread.run_sync(runner.close)
+    assert outputs == [{"twin": True}, {"twin": True}]
