@@ -299,6 +299,10 @@ class EngineRunner(StepRunner, Generic[Handle]):
         whose inputs are other attempts' outputs."""
         return self if self.submit_ahead else None
 
+    def runs_elsewhere(self, call: StepCall) -> bool:
+        """Always: on the engine's workers."""
+        return True
+
     async def run(self, call: StepCall, kwargs: dict[str, Any]) -> Any:
         """Submit one attempt off the loop, with the others of this loop that are ready
         now (one thread hop for all of them), await its outcome without a thread, and
