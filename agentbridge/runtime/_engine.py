@@ -16,7 +16,6 @@ from __future__ import annotations
 import abc
 import contextvars
 import functools
-import itertools
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -144,8 +143,6 @@ class EngineRunner(StepRunner, Generic[Handle]):
 
     __slots__ = (
         "__weakref__",
-        "_key_prefix",
-        "_keys",
         "_lock",
         "_loops",
         "_state",
@@ -208,10 +205,6 @@ class EngineRunner(StepRunner, Generic[Handle]):
         self.capacity = capacity or 1
         self._lock = threading.Lock()
         self._state = "new"
-        #: Attempt keys: unique to this runner object (the prefix) and, within it, a
-        #: serial number (a UUID per attempt cost a system call on the loop each).
-        self._key_prefix = uuid.uuid4().hex
-        self._keys = itertools.count()
         #: The loops awaiting attempts on this runner now, by their anyio token.
         self._loops: dict[anyio.lowlevel.EventLoopToken, _Loop] = {}
         #: Submits every loop's batches, in order; the loop hands a batch over and
@@ -327,9 +320,8 @@ class EngineRunner(StepRunner, Generic[Handle]):
         if loop is None:  # only this loop's thread writes its key: no lock needed
             loop = self._loops[token] = _Loop(thread_safe_scheduler())
         # Never deduplicated, never cached: a fresh key per attempt, and distinct from
-        # other runners' on a shared cluster. Loops in other threads draw from the
-        # same counter at once: ``next`` on an ``itertools.count`` is atomic.
-        key = f"{call.step.id}-{self._key_prefix}-{next(self._keys)}"
+        # other runners' on a shared cluster (and from a forked copy's).
+        key = f"{call.step.id}-{uuid.uuid4().hex}"
         attempt = Pending(call, kwargs, key, loop, upstream, places)
         loop.attempts += 1
         batch = loop.batch
