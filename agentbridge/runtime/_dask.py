@@ -9,12 +9,13 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import traceback
 from asyncio import CancelledError
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import RunnerError, WorkerCrashedError
-from ._engine import EngineRunner
+from ._engine import EngineRunner, RemoteTraceback
 from ._plan import StepCall
 from ._worker import Places, call_ahead, call_on_engine
 
@@ -206,6 +207,8 @@ class DaskRunner(EngineRunner["Future[Any]"], engine="Dask", extra="dask", own="
         try:
             value = await future.client.gather(future, asynchronous=True)
         except BaseException as exc:  # the loop's own cancellation too: nobody hangs
+            if isinstance(exc, Exception):
+                _trace_as_text(exc)
             callback(_Failed(exc))
             if not isinstance(exc, Exception):
                 raise
@@ -281,6 +284,16 @@ class _Failed:
 
     def __init__(self, error: BaseException) -> None:
         self.error = error
+
+
+def _trace_as_text(error: Exception) -> None:
+    """Put the traceback Dask gave ``error`` (the worker's frames, after the client's)
+    in its cause, as text: the run drops the tracebacks of its engine steps' errors
+    when it ends (see ``StepRunner.runs_elsewhere``)."""
+    lines = traceback.format_tb(error.__traceback__)
+    trace = RemoteTraceback("".join(["Traceback (most recent call last):\n", *lines]).rstrip())
+    trace.__cause__ = error.__cause__
+    error.__cause__ = trace
 
 
 def _executing(key: str, dask_worker: Any) -> bool:

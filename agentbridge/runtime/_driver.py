@@ -155,6 +155,9 @@ class _Run:
         return self._finish(self.state.ended_status(), started_at, start)
 
     def _finish(self, status: RunStatus, started_at: datetime, start: float) -> WorkflowResult:
+        for ended in self.state.results.values():
+            if ended.error is not None and self.runner.runs_elsewhere(self.calls[ended.step_id]):
+                _drop_tracebacks(ended.error)
         result = self.state.result(
             status,
             run_id=self.run_id,
@@ -482,3 +485,19 @@ class _Run:
             step_id=call.step.id,
             timeout=timeout,
         )
+
+
+def _drop_tracebacks(error: BaseException) -> None:
+    """Drop the tracebacks of ``error`` and the exceptions chained to it. A step's
+    error from another process went through this process's runner machinery only (what
+    its worker raised is text in its cause): those frames, and the frames that called
+    them, hold the attempt's engine task, and a Dask future keeps its task and the tasks
+    it depends on on the cluster for as long as anything holds it."""
+    seen: set[int] = set()
+    chain: list[BaseException | None] = [error]
+    while chain:
+        chained = chain.pop()
+        if chained is not None and id(chained) not in seen:
+            seen.add(id(chained))
+            chained.__traceback__ = None
+            chain += (chained.__cause__, chained.__context__)

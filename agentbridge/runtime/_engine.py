@@ -292,6 +292,10 @@ class EngineRunner(StepRunner, Generic[Handle]):
         whose inputs are other attempts' outputs."""
         return self if self.submit_ahead else None
 
+    def runs_elsewhere(self, call: StepCall) -> bool:
+        """Always: on the engine's workers."""
+        return True
+
     async def run(self, call: StepCall, kwargs: dict[str, Any]) -> Any:
         """Submit one attempt off the loop, with the others of this loop that are ready
         now (one thread hop for all of them), await its outcome without a thread, and
@@ -315,7 +319,8 @@ class EngineRunner(StepRunner, Generic[Handle]):
         loop = self._loops.get(token)
         if loop is None:  # only this loop's thread writes its key: no lock needed
             loop = self._loops[token] = _Loop(thread_safe_scheduler())
-        # Never deduplicated, never cached: a fresh key per attempt.
+        # Never deduplicated, never cached: a fresh key per attempt, and distinct from
+        # other runners' on a shared cluster (and from a forked copy's).
         key = f"{call.step.id}-{uuid.uuid4().hex}"
         attempt = Pending(call, kwargs, key, loop, upstream, places)
         loop.attempts += 1

@@ -200,6 +200,10 @@ class ProcessRunner(StepRunner):
         """What cancelling a running attempt does."""
         return "its worker process finishes the call in the background"
 
+    def runs_elsewhere(self, call: StepCall) -> bool:
+        """Always: in a worker process."""
+        return True
+
     def refuses(self, call: StepCall) -> str | None:
         """Why ``call`` cannot run in a worker process, or ``None``."""
         if call.step.kind == "agent":

@@ -166,7 +166,7 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
     ) -> ObjectRef[Any]:
         ref: ObjectRef[Any]
         if upstream:  # Ray passes each one's value once it succeeds, or fails this
-            ref = self._remote_for(call.fn, ahead=True).remote(kwargs, places, *upstream)
+            ref = self._remote_for(call.fn).remote(kwargs, places, *upstream)
         else:
             ref = self._remote_for(call.fn).remote(kwargs)
         return ref
@@ -176,7 +176,7 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
 
         ray.cancel(handle)
 
-    def _remote_for(self, fn: Any, *, ahead: bool = False) -> Any:
+    def _remote_for(self, fn: Any) -> Any:
         """The Ray remote function that calls ``fn``: one per callable, so the callable
         crosses to the cluster once, not with every task (that halved a fan-out's cost
         per task). Keyed by its pickled bytes, as a task carrying it would have them: a
@@ -184,14 +184,13 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
         import cloudpickle
         import ray
 
-        key = (b"ahead:" if ahead else b"") + cloudpickle.dumps(fn)
+        key = cloudpickle.dumps(fn)
         with self._remotes_lock:
             remote = self._remotes.get(key)
             if remote is not None:
                 self._remotes.move_to_end(key)
                 return remote
-        task = _calling_ahead(fn) if ahead else _calling(fn)
-        remote = ray.remote(max_retries=0, retry_exceptions=False)(task)
+        remote = ray.remote(max_retries=0, retry_exceptions=False)(_calling(fn))
         with self._remotes_lock:
             self._remotes[key] = remote
             if len(self._remotes) > REMOTES:
@@ -253,22 +252,15 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
         return "its Ray task had finished before it could be cancelled"
 
 
-def _calling(fn: Any) -> Callable[[dict[str, Any]], Any]:
-    """A task that calls ``fn`` with its inputs, as :func:`call_on_engine` does."""
+def _calling(fn: Any) -> Callable[..., Any]:
+    """A task that calls ``fn`` with its inputs, as :func:`call_on_engine` does; or, given
+    the outputs of the attempts it was submitted ahead of, as :func:`call_ahead` does
+    (they come as top-level arguments: Ray resolves no other)."""
 
-    def task(kwargs: dict[str, Any]) -> Any:
+    def task(kwargs: dict[str, Any], places: Places = (), *upstream: Any) -> Any:
+        if upstream:
+            return call_ahead(fn, kwargs, places, *upstream)
         return call_on_engine(fn, kwargs)
-
-    task.__qualname__ = task.__name__ = getattr(fn, "__name__", "step")
-    return task
-
-
-def _calling_ahead(fn: Any) -> Callable[..., Any]:
-    """A task that calls ``fn`` as :func:`call_ahead` does, its upstream outputs as
-    top-level arguments (Ray resolves no other)."""
-
-    def task(kwargs: dict[str, Any], places: Places, *upstream: Any) -> Any:
-        return call_ahead(fn, kwargs, places, *upstream)
 
     task.__qualname__ = task.__name__ = getattr(fn, "__name__", "step")
     return task

@@ -125,3 +125,7 @@ class RoutedRunner(StepRunner):
     def submits_ahead(self, call: StepCall) -> EngineRunner[Any] | None:
         """Whether ``call``'s runner submits attempts ahead (see :mod:`._ahead`)."""
         return self._of(call).submits_ahead(call)
+
+    def runs_elsewhere(self, call: StepCall) -> bool:
+        """Whether ``call``'s runner runs it in other processes."""
+        return self._of(call).runs_elsewhere(call)

@@ -64,6 +64,15 @@ class StepRunner(abc.ABC):
         runner's attempts start once their inputs are known."""
         return None
 
+    def runs_elsewhere(self, call: StepCall) -> bool:
+        """Whether attempts of ``call`` run on workers this runner hands them to (worker
+        processes, an engine's workers), their errors' tracebacks from there kept as text
+        in their causes. The local frames of such an error are then
+        this runner's machinery only, which may hold the engine's tasks: the run drops
+        those tracebacks when it ends, so a result kept for its errors keeps nothing
+        alive on the engine."""
+        return False
+
 
 class LocalRunner(StepRunner):
     """Async callables awaited on the run's loop; sync ones in worker threads.

@@ -227,6 +227,8 @@ async def test_a_step_exception_comes_back_with_its_type_and_traceback(
     assert str(error) == "boom"
     assert "in fail" in str(error.__cause__)
     assert "ValueError: boom" in str(error.__cause__)
+    # Its frames here are the runner's only, dropped when the run ended.
+    assert (error.__traceback__, error.__cause__.__traceback__) == (None, None)
 
 
 @pytest.mark.anyio

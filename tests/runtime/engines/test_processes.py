@@ -275,10 +275,5 @@ async def _upstream_error(
         assert results["after"].attempts == 0
         error = results[upstream].error
         assert error is not None
-        said = type(error), str(error)
-        # Only text kept, and no cycle through this frame: the error's traceback holds
-        # the attempt and so its task's future, whose output stays on the cluster
-        # while anything refers to it (and is computed again if its worker dies).
-        del results, error
-        return said
+        return type(error), str(error)
     raise AssertionError(f"the run did not fail at step {upstream!r}")

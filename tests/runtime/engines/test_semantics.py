@@ -117,6 +117,26 @@ async def test_a_step_exception_comes_back_as_its_own_type(engine: Engine) -> No
     assert str(error) == "boom"
 
 
+async def test_a_step_error_keeps_its_workers_traceback_as_text_and_no_frames_once_the_run_ends(
+    engine: Engine,
+) -> None:
+    workflow = build(_on(id="bad", function=steps.fail, inputs={"message": "boom"}))
+    with pytest.raises(ab.StepFailedError) as caught:
+        await _runtime(engine).run_async(workflow)
+    error = caught.value.result.steps["bad"].error
+    assert type(error) is ValueError
+    chained, seen = [], [error]
+    while seen:  # the error and every exception chained to it
+        exc = seen.pop()
+        if exc is not None and exc not in chained:
+            chained.append(exc)
+            seen += (exc.__cause__, exc.__context__)
+    # Frames of this process only: the runner's, which would hold the engine's task.
+    assert [exc.__traceback__ for exc in chained] == [None] * len(chained)
+    assert "in fail" in str(error.__cause__)
+    assert "raise ValueError(message)" in str(error.__cause__)
+
+
 async def test_an_exception_that_cannot_be_pickled_back_is_a_runner_error(engine: Engine) -> None:
     workflow = build(_on(id="bad", function=steps.fail_unpicklable))
     with pytest.raises(ab.StepFailedError) as caught:
