@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import agentbridge as ab
 from agentbridge.runtime import _json
+from agentbridge.runtime._runner import LocalRunner
 
 from .._helpers import build, collect
 from ._procs import every_row
@@ -330,3 +331,74 @@ async def test_a_claim_reads_the_reusable_steps_as_get_run_reads_them(
         assert type(reusable) is ab.ReusableStep
         full = every.steps[step_id]
         assert reusable == tuple(getattr(full, name) for name in ab.ReusableStep._fields)
+
+
+class SpyRunner(LocalRunner):
+    """A local runner that counts what the driver asks of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+
+    def on_loop(self, call: Any) -> bool:
+        self.asked.append(f"on_loop {call.step.id}")
+        return super().on_loop(call)
+
+    async def run(self, call: Any, kwargs: dict[str, Any]) -> Any:
+        self.asked.append(f"run {call.step.id}")
+        return await super().run(call, kwargs)
+
+
+async def test_a_resume_that_reuses_every_step_asks_the_runner_nothing(
+    reg: ab.Registry, db: Any
+) -> None:
+    # The reuse is decided before the run starts (Journal.seed): a reused step gets no
+    # task, no attempt and no runner call, and only its StepFinished event, as the run
+    # that stored it reported it, reused.
+    @reg.function
+    async def step(v: int = 0) -> int:
+        return v + 1
+
+    chain = [{"id": "s0", "function": "step", "runner": "spy"}] + [
+        {
+            "id": f"s{i}",
+            "function": "step",
+            "runner": "spy",
+            "inputs": {"v": f"${{steps.s{i - 1}.output}}"},
+        }
+        for i in range(1, 5)
+    ]
+    workflow = build(*chain, name="spied")
+    spy = SpyRunner()
+    store = ab.SqliteRunStore(db)
+    try:
+        runtime = ab.Runtime(reg, store=store, runners={"spy": spy})
+        first = await runtime.run_async(workflow, run_id="spied")
+        assert [a for a in spy.asked if a.startswith("run")] == [f"run s{i}" for i in range(5)]
+        connection = sqlite3.connect(db)
+        with connection:  # as if its process died after its last step was written
+            connection.execute("UPDATE runs SET status = 'failed' WHERE run_id = 'spied'")
+        connection.close()
+        spy.asked.clear()
+        events = await collect(runtime.stream(workflow, run_id="spied"))
+    finally:
+        store.close()
+    assert spy.asked == []
+    steps = [e for e in events if isinstance(e, ab.StepFinished)]
+    assert [type(e).__name__ for e in events] == [
+        "RunStarted",
+        *["StepFinished"] * 5,
+        "RunFinished",
+    ]
+    assert [e.step_id for e in steps] == [f"s{i}" for i in range(5)]
+    result = events[-1].result  # type: ignore[attr-defined]
+    assert all(e.result.reused for e in steps)
+    assert [e.result for e in steps] == list(result.steps.values())
+    assert result.outputs == first.outputs == {f"s{i}": i + 1 for i in range(5)}
+    for step_id, stored in result.steps.items():
+        ran = first.steps[step_id]
+        assert (stored.attempts, stored.started_at, stored.output) == (
+            ran.attempts,
+            ran.started_at,
+            ran.output,
+        )
