@@ -29,11 +29,16 @@ def _held(runner: ab.DaskRunner, prefix: str) -> list[str]:
     return [key for key in keys if str(key).startswith(prefix)]
 
 
-async def _until_released(runner: ab.DaskRunner, prefix: str) -> float:
-    """Seconds until the cluster holds no task of ``prefix`` (bounded by ``BOUND``)."""
+async def _until_released(runner: ab.DaskRunner, prefix: str, *, collecting: bool = False) -> float:
+    """Seconds until the cluster holds no task of ``prefix`` (bounded by ``BOUND``);
+    ``collecting``: with a garbage collection before each look."""
     start = time.monotonic()
     with anyio.fail_after(BOUND):
-        while await anyio.to_thread.run_sync(_held, runner, prefix):
+        while True:
+            if collecting:
+                gc.collect()
+            if not await anyio.to_thread.run_sync(_held, runner, prefix):
+                break
             await anyio.sleep(RELEASE_AFTER / 5)
     return time.monotonic() - start
 
@@ -106,7 +111,7 @@ async def test_a_failed_run_kept_for_its_error_holds_no_task_on_the_cluster(
     kept = caught.value
     assert str(kept.result.steps["failed_b"].error) == "3"
     # Dask's gather leaves garbage of its own, a cycle through an exception it raises
-    # and catches inside (AllExit, distributed 2026.8) that holds the futures: only a
-    # collection frees it, and with the whole suite's heap none may come for minutes.
-    gc.collect()
-    assert await _until_released(dask_threads, "failed_") < BOUND / 2
+    # and catches inside (AllExit, distributed 2026.8) that holds the futures, made on
+    # the client's loop as the run ends: only a collection frees it, and with the whole
+    # suite's heap none may come for minutes.
+    assert await _until_released(dask_threads, "failed_", collecting=True) < BOUND / 2
