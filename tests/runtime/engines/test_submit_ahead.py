@@ -105,36 +105,20 @@ def _off(step: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in step.items() if key != "runner"}
 
 
+def _recording(name: str, value: str, **extra: Any) -> dict[str, Any]:
+    """Step ``name`` on the engine: records ``value`` (and ``extra``) in ``${inputs.log}``."""
+    inputs = {"entries": "${inputs.log}", "name": name, "value": value, **extra}
+    return _on(id=name, function=chain.record, inputs=inputs)
+
+
 def _chain() -> list[dict[str, Any]]:
     """a -> b -> c -> d, reading the output before as a whole, by field, by index, and
     other values evaluated on the driver (an input, an output ended long before)."""
     return [
         _on(id="a", function=chain.shaped, inputs={"n": "${inputs.n}"}),
-        _on(
-            id="b",
-            function=chain.record,
-            inputs={"entries": "${inputs.log}", "name": "b", "value": "${steps.a.output.n}"},
-        ),
-        _on(
-            id="c",
-            function=chain.record,
-            inputs={
-                "entries": "${inputs.log}",
-                "name": "c",
-                "value": "${steps.a.output['items'][1]}",
-                "extra": "${steps.b.output}",
-            },
-        ),
-        _on(
-            id="d",
-            function=chain.record,
-            inputs={
-                "entries": "${inputs.log}",
-                "name": "d",
-                "value": "${steps.c.output}",
-                "extra": ["literal", "${inputs.n}"],
-            },
-        ),
+        _recording("b", "${steps.a.output.n}"),
+        _recording("c", "${steps.a.output['items'][1]}", extra="${steps.b.output}"),
+        _recording("d", "${steps.c.output}", extra=["literal", "${inputs.n}"]),
     ]
 
 
