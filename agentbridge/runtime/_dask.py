@@ -63,7 +63,7 @@ class DaskRunner(EngineRunner["Future[Any]"], engine="Dask", extra="dask", own="
     :param cluster_options: more keyword arguments for ``LocalCluster``
     :param connect_timeout: seconds to reach ``address`` before :meth:`start` fails
     :param capacity: attempts a run keeps waiting on the cluster at once (default: four
-        per worker thread when started, at least 64)
+        per worker thread when started, at least 1024)
     :param submit_ahead: whether a step that waits only on steps running on this
         runner is handed to the engine before they end, their tasks its arguments (a
         chain then runs back to back on the cluster; see the scaling guide for when a

@@ -38,8 +38,11 @@ __all__ = ("EngineRunner", "Pending", "RemoteTraceback")
 
 Handle = TypeVar("Handle")
 
-#: The least default capacity of an engine runner.
-MIN_CAPACITY = 64
+#: The least default capacity of an engine runner: wide enough that a fan-out of
+#: hundreds of steps is queued on the engine at once (which hands each task to a free
+#: worker without a round trip to the run), while a fan-out of many thousands still
+#: keeps a bounded number of tasks in flight.
+MIN_CAPACITY = 1024
 
 #: What cancelling the current task's last engine attempt did, for its step's result.
 _cancelled_how: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -388,6 +391,7 @@ class EngineRunner(StepRunner, Generic[Handle]):
     def _submit_all(self, batch: list[Pending], loop: _Loop) -> None:
         """In the submitting thread: submit each attempt of ``batch``, and have the
         engine record its outcome and wake ``loop`` when it is done."""
+        self._batch_begins()
         for attempt in batch:
             try:
                 if not attempt.dropped:
@@ -445,6 +449,10 @@ class EngineRunner(StepRunner, Generic[Handle]):
                 f"({type(exc).__name__}: {exc}); check that its inputs can be pickled and "
                 f"the engine is reachable"
             ) from None
+
+    def _batch_begins(self) -> None:
+        """In the submitting thread, before a batch is submitted: what a subclass
+        remembers from one attempt to the next may be forgotten now."""
 
     @abc.abstractmethod
     def _open(self) -> int:

@@ -71,7 +71,7 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
     :param temp_dir: the local Ray's session folder (default: Ray's, under ``/tmp/ray``)
     :param init_options: more keyword arguments for ``ray.init``
     :param capacity: attempts a run keeps waiting on Ray at once (default: four per CPU
-        of the cluster when started, at least 64)
+        of the cluster when started, at least 1024)
     :param submit_ahead: whether a step that waits only on steps running on this
         runner is handed to the engine before they end, their tasks its arguments (a
         chain then runs back to back on the cluster; see the scaling guide for when a
@@ -82,7 +82,7 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
     .. versionadded:: 0.2
     """
 
-    __slots__ = ("_owned", "_remotes", "_remotes_lock", "init_options")
+    __slots__ = ("_batch_remotes", "_owned", "_remotes", "_remotes_lock", "init_options")
 
     def __init__(
         self,
@@ -109,6 +109,10 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
         #: A Ray remote function per step callable, by the callable's pickled bytes.
         self._remotes: OrderedDict[bytes, Any] = OrderedDict()
         self._remotes_lock = threading.Lock()
+        #: The remote function of each callable the batch being submitted calls, by the
+        #: callable's id (the batch keeps each alive): pickled once per batch, not once
+        #: per attempt.
+        self._batch_remotes: dict[int, Any] = {}
 
     def _open(self) -> int:
         if self.address is None:
@@ -164,12 +168,21 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
         upstream: tuple[ObjectRef[Any], ...],
         places: Places,
     ) -> ObjectRef[Any]:
+        # Ray charges for every argument a task carries (tens of microseconds each, as
+        # much as the rest of a tiny task's submission), so an attempt carries as few
+        # as it can: none without inputs, one with them, and its upstream tasks.
+        remote = self._remote_for(call.fn)
         ref: ObjectRef[Any]
         if upstream:  # Ray passes each one's value once it succeeds, or fails this
-            ref = self._remote_for(call.fn).remote(kwargs, places, *upstream)
+            ref = remote.remote((kwargs, places), *upstream)
+        elif kwargs:
+            ref = remote.remote(kwargs)
         else:
-            ref = self._remote_for(call.fn).remote(kwargs)
+            ref = remote.remote()
         return ref
+
+    def _batch_begins(self) -> None:
+        self._batch_remotes.clear()
 
     def _discard(self, handle: ObjectRef[Any]) -> None:
         import ray
@@ -181,6 +194,12 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
         crosses to the cluster once, not with every task (that halved a fan-out's cost
         per task). Keyed by its pickled bytes, as a task carrying it would have them: a
         callable pickled by value whose state changed since gets a remote of its own."""
+        remote = self._batch_remotes.get(id(fn))
+        if remote is None:
+            remote = self._batch_remotes[id(fn)] = self._remote_by_value(fn)
+        return remote
+
+    def _remote_by_value(self, fn: Any) -> Any:
         import cloudpickle
         import ray
 
@@ -253,14 +272,16 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
 
 
 def _calling(fn: Any) -> Callable[..., Any]:
-    """A task that calls ``fn`` with its inputs, as :func:`call_on_engine` does; or, given
-    the outputs of the attempts it was submitted ahead of, as :func:`call_ahead` does
-    (they come as top-level arguments: Ray resolves no other)."""
+    """A task that calls ``fn`` as :func:`call_on_engine` does, given its inputs (or
+    nothing, for none); or, given its inputs, their places and the outputs of the
+    attempts it was submitted ahead of, as :func:`call_ahead` does (those come as
+    top-level arguments: Ray resolves no other)."""
 
-    def task(kwargs: dict[str, Any], places: Places = (), *upstream: Any) -> Any:
-        if upstream:
+    def task(*args: Any) -> Any:
+        if len(args) > 1:
+            (kwargs, places), *upstream = args
             return call_ahead(fn, kwargs, places, *upstream)
-        return call_on_engine(fn, kwargs)
+        return call_on_engine(fn, args[0] if args else {})
 
     task.__qualname__ = task.__name__ = getattr(fn, "__name__", "step")
     return task
