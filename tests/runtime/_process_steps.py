@@ -22,6 +22,7 @@ __all__ = (
     "mark",
     "meet_then_wait",
     "pid",
+    "release",
     "unpicklable_result",
     "wait_for",
 )
@@ -75,6 +76,12 @@ def count_then_succeed(path: str, succeed_on: int) -> int:
 def wait_for(event: Any, timeout: float) -> bool:
     """Block on a manager's event (bounded): a step that runs until the test lets it go."""
     return bool(event.wait(timeout))
+
+
+def release(event: Any, value: int) -> int:
+    """Set a manager's event, letting a step blocked on it go; give ``value`` back."""
+    event.set()
+    return value
 
 
 def mark(path: str) -> str:
