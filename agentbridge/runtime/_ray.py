@@ -235,10 +235,12 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
         assert self._collector is not None  # made by _open, before any submission
         self._collector.add(handle, callback)
 
-    def _outcome(self, call: StepCall, finished: ObjectRef[Any] | _Closed) -> Any:
+    def _outcome(self, call: StepCall, finished: ObjectRef[Any] | _Fetched | _Closed) -> Any:
         import ray
         from ray import exceptions
 
+        if isinstance(finished, _Fetched):
+            return finished.output
         if isinstance(finished, _Closed):
             raise RunnerError(f"step {call.step.id!r}: {finished.why}")
         try:
@@ -303,6 +305,15 @@ def _calling(fn: Any) -> Callable[..., Any]:
 
     task.__qualname__ = task.__name__ = getattr(fn, "__name__", "step")
     return task
+
+
+class _Fetched:
+    """What a task's callback gets when its output was fetched with others'."""
+
+    __slots__ = ("output",)
+
+    def __init__(self, output: Any) -> None:
+        self.output = output
 
 
 class _Closed:
@@ -379,8 +390,15 @@ class _Collector:
                 )
                 break
             wait = WAIT_SHORTEST if ended else min(2 * wait, WAIT_LONGEST)
-            for ref in ended:  # each callback records the outcome, and raises nothing
-                awaited.pop(ref)(ref)
+            # Each callback records the outcome, and raises nothing.
+            try:  # one fetch for all that ended, unless one failed
+                fetched = ray.get(ended)
+            except Exception:
+                for ref in ended:
+                    awaited.pop(ref)(ref)
+            else:
+                for ref, output in zip(ended, fetched, strict=True):
+                    awaited.pop(ref)(_Fetched(output))
         with self._changed:
             self._closed = self._closed or closed
             came, self._inbox = self._inbox, []
