@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ExpressionError
-from ._plan import StepCall
+from ._plan import Passed, StepCall
 from ._results import StepStatus
 from ._runner import StepRunner
 from ._state import RunState
@@ -199,7 +199,7 @@ class SubmitAhead:
     def _inputs(
         self,
         call: StepCall,
-        passed: dict[str, tuple[str, Any]],
+        passed: Passed,
         positions: dict[str, int],
     ) -> tuple[dict[str, Any] | None, Places]:
         """The inputs evaluated here, and where the rest come from on the worker."""

@@ -12,7 +12,10 @@ from ..integrations import adapt
 from ..workflow import Step, Workflow
 from ._keys import prefix
 
-__all__ = ("Plan", "StepCall")
+__all__ = ("Passed", "Plan", "StepCall")
+
+#: A step's :meth:`~agentbridge.Step.passed_outputs`.
+Passed = dict[str, tuple[str, Callable[[Any], Any] | None]]
 
 
 class StepCall:
@@ -71,10 +74,10 @@ class Plan:
             for dependency in step.depends_on:
                 self.dependents[dependency].append(step.id)
         self.roots = [step.id for step in workflow.steps if not step.depends_on]
-        self._passed: dict[str, dict[str, tuple[str, Callable[[Any], Any]]] | None] | None = None
+        self._passed: dict[str, Passed | None] | None = None
 
     @property
-    def passed(self) -> dict[str, dict[str, tuple[str, Callable[[Any], Any]]] | None]:
+    def passed(self) -> dict[str, Passed | None]:
         """Each step's :meth:`~agentbridge.Step.passed_outputs`, found on first use
         (by runs on a runner that submits ahead) and kept with the plan."""
         if self._passed is None:

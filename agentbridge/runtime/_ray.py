@@ -12,7 +12,7 @@ import socket
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from .._exceptions import RunnerError, WorkerCrashedError
 from ._engine import EngineRunner, RemoteTraceback
@@ -123,7 +123,7 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
         #: The remote function of each callable the batch being submitted calls, by the
         #: callable's id (the batch keeps each alive): pickled once per batch, not once
         #: per attempt.
-        self._batch_remotes: dict[int, Any] = {}
+        self._batch_remotes: dict[tuple[int, _Form], Any] = {}
         self._collector: _Collector | None = None
 
     def _open(self) -> int:
@@ -185,15 +185,18 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
     ) -> ObjectRef[Any]:
         # Ray charges for every argument a task carries (tens of microseconds each, as
         # much as the rest of a tiny task's submission), so an attempt carries as few
-        # as it can: none without inputs, one with them, and its upstream tasks.
-        remote = self._remote_for(call.fn)
-        ref: ObjectRef[Any]
-        if upstream:  # Ray passes each one's value once it succeeds, or fails this
-            ref = remote.remote((kwargs, places), *upstream)
-        elif kwargs:
-            ref = remote.remote(kwargs)
-        else:
-            ref = remote.remote()
+        # as it can: its inputs if it has any, and its upstream tasks (Ray passes each
+        # one's value once it succeeds, or fails this). Where their outputs go is part
+        # of the remote function when they go whole (tasks of a chain share it), an
+        # argument when a path walk picks from them (a remote function per step would
+        # be shipped to the cluster for each).
+        form: _Form = None
+        if upstream:
+            form = (places, bool(kwargs)) if all(path is None for *_, path in places) else PASSED
+        args: tuple[Any, ...] = (kwargs,) if kwargs else ()
+        if form == PASSED:
+            args = ((kwargs, places),)
+        ref: ObjectRef[Any] = self._remote_for(call.fn, form).remote(*args, *upstream)
         return ref
 
     def _batch_begins(self) -> None:
@@ -204,27 +207,28 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
 
         ray.cancel(handle)
 
-    def _remote_for(self, fn: Any) -> Any:
-        """The Ray remote function that calls ``fn``: one per callable, so the callable
-        crosses to the cluster once, not with every task (that halved a fan-out's cost
-        per task). Keyed by its pickled bytes, as a task carrying it would have them: a
-        callable pickled by value whose state changed since gets a remote of its own."""
-        remote = self._batch_remotes.get(id(fn))
+    def _remote_for(self, fn: Any, form: _Form) -> Any:
+        """The Ray remote function that calls ``fn`` with arguments of ``form`` (see
+        :func:`_calling`): one per callable, so the callable crosses to the cluster
+        once, not with every task (that halved a fan-out's cost per task). Keyed by its
+        pickled bytes, as a task carrying it would have them: a callable pickled by
+        value whose state changed since gets a remote of its own."""
+        remote = self._batch_remotes.get((id(fn), form))
         if remote is None:
-            remote = self._batch_remotes[id(fn)] = self._remote_by_value(fn)
+            remote = self._batch_remotes[id(fn), form] = self._remote_by_value(fn, form)
         return remote
 
-    def _remote_by_value(self, fn: Any) -> Any:
+    def _remote_by_value(self, fn: Any, form: _Form) -> Any:
         import cloudpickle
         import ray
 
-        key = cloudpickle.dumps(fn)
+        key = cloudpickle.dumps((fn, form))
         with self._remotes_lock:
             remote = self._remotes.get(key)
             if remote is not None:
                 self._remotes.move_to_end(key)
                 return remote
-        remote = ray.remote(max_retries=0, retry_exceptions=False)(_calling(fn))
+        remote = ray.remote(max_retries=0, retry_exceptions=False)(_calling(fn, form))
         with self._remotes_lock:
             self._remotes[key] = remote
             if len(self._remotes) > REMOTES:
@@ -291,17 +295,39 @@ class RayRunner(EngineRunner["ObjectRef[Any]"], engine="Ray", extra="ray", own="
         return "its Ray task had finished before it could be cancelled"
 
 
-def _calling(fn: Any) -> Callable[..., Any]:
-    """A task that calls ``fn`` as :func:`call_on_engine` does, given its inputs (or
-    nothing, for none); or, given its inputs, their places and the outputs of the
-    attempts it was submitted ahead of, as :func:`call_ahead` does (those come as
-    top-level arguments: Ray resolves no other)."""
+#: How a task's arguments are laid out, besides the outputs of the attempts it was
+#: submitted ahead of (top-level arguments, the only ones Ray resolves): ``None``, its
+#: inputs or nothing; :data:`PASSED`, its inputs and their places as one argument; or
+#: ``(places, inputs)``, places whose outputs go whole, then its inputs if ``inputs``.
+_Form: TypeAlias = "tuple[Places, bool] | Literal['passed'] | None"
+PASSED: Literal["passed"] = "passed"
 
-    def task(*args: Any) -> Any:
-        if len(args) > 1:
-            (kwargs, places), *upstream = args
-            return call_ahead(fn, kwargs, places, *upstream)
-        return call_on_engine(fn, args[0] if args else {})
+
+def _calling(fn: Any, form: _Form) -> Callable[..., Any]:
+    """A task that calls ``fn`` with arguments of ``form``: as :func:`call_on_engine`
+    does without upstream outputs, as :func:`call_ahead` does with them."""
+    task: Callable[..., Any]
+    if form is None:
+
+        def task(kwargs: dict[str, Any] | None = None) -> Any:
+            return call_on_engine(fn, kwargs or {})
+
+    elif form == PASSED:
+
+        def task(passed: tuple[dict[str, Any], Places], *upstream: Any) -> Any:
+            return call_ahead(fn, *passed, *upstream)
+
+    else:
+        places, inputs = form
+        if inputs:
+
+            def task(kwargs: dict[str, Any], *upstream: Any) -> Any:
+                return call_ahead(fn, kwargs, places, *upstream)
+
+        else:
+
+            def task(*upstream: Any) -> Any:
+                return call_ahead(fn, {}, places, *upstream)
 
     task.__qualname__ = task.__name__ = getattr(fn, "__name__", "step")
     return task

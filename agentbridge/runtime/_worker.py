@@ -136,8 +136,9 @@ def call_on_engine(fn: Any, kwargs: dict[str, Any]) -> Any:
 
 #: Where the outputs of the steps an attempt was submitted ahead of go: for each input
 #: so handed over, its name, the position of the output among the attempt's upstream
-#: arguments, and the path walk that gives the input's value from that output.
-Places = tuple[tuple[str, int, Callable[[Any], Any]], ...]
+#: arguments, and the path walk that gives the input's value from that output (``None``:
+#: the whole output).
+Places = tuple[tuple[str, int, Callable[[Any], Any] | None], ...]
 
 
 def call_ahead(fn: Any, kwargs: dict[str, Any], places: Places, *upstream: Any) -> Any:
@@ -157,5 +158,5 @@ def call_ahead(fn: Any, kwargs: dict[str, Any], places: Places, *upstream: Any) 
         outputs.append(output.value if isinstance(output, Returned) else output)
     kwargs = dict(kwargs)  # not the caller's: Dask's threads share it
     for name, index, path in places:
-        kwargs[name] = path(outputs[index])
+        kwargs[name] = outputs[index] if path is None else path(outputs[index])
     return call_on_engine(fn, kwargs)

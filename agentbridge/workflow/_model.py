@@ -316,17 +316,19 @@ class Step:
             if name not in leave_out
         }
 
-    def passed_outputs(self) -> dict[str, tuple[str, Callable[[Any], Any]]] | None:
+    def passed_outputs(self) -> dict[str, tuple[str, Callable[[Any], Any] | None]] | None:
         """The inputs whose value is exactly one ``${steps.ID.output...}`` expression:
         for each, the step it reads and a picklable function of that step's output
-        giving the input's value (the same path walk as :meth:`evaluate_inputs`). A
-        runtime may then hand such an input to a worker before the output exists.
+        giving the input's value (the same path walk as :meth:`evaluate_inputs`), or
+        ``None`` for the whole output. A runtime may then hand such an input to a
+        worker before the output exists.
         ``None`` if the step reads a step's output any other way (inside a string, a
         list or a mapping, or in ``for_each`` or ``when``)."""
-        passed: dict[str, tuple[str, Callable[[Any], Any]]] = {}
+        passed: dict[str, tuple[str, Callable[[Any], Any] | None]] = {}
         for name, binding in self._bindings.items():
             if isinstance(binding, Reference) and binding.root == "steps":
-                passed[name] = (binding.name, functools.partial(walk, binding))
+                path = functools.partial(walk, binding) if binding.path else None
+                passed[name] = (binding.name, path)
             elif any(ref.root == "steps" for ref in references(binding)):
                 return None
         if self._items is not None or self._condition is not None:

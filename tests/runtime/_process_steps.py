@@ -16,6 +16,7 @@ __all__ = (
     "barrier_pid",
     "count_then_succeed",
     "crash",
+    "double",
     "fail",
     "fail_unpicklable",
     "log",
@@ -31,6 +32,11 @@ __all__ = (
 def add(a: int, b: int) -> int:
     """The sum."""
     return a + b
+
+
+def double(x: int) -> int:
+    """Twice ``x``."""
+    return 2 * x
 
 
 def pid() -> int:

@@ -331,3 +331,23 @@ def test_a_path_that_misses_is_still_an_error_naming_it() -> None:
     with pytest.raises(ab.ExpressionError, match=r"\$\{inputs\.x\.k\}.*input 'x'"):
         step.evaluate_inputs({"x": {}}, {})
     assert step.evaluate_inputs({"x": {"k": 0}}, {}) == {"v": 0, "w": {"k": 0}}
+
+
+def test_passed_outputs_name_each_step_read_whole_or_by_a_walk_that_evaluates_alike() -> None:
+    step = ab.Step(
+        "s",
+        "function",
+        "f",
+        inputs={"whole": "${steps.a.output}", "field": "${steps.b.output.k[1]}", "n": 3},
+    )
+    passed = step.passed_outputs()
+    assert passed is not None
+    assert set(passed) == {"whole", "field"}
+    assert passed["whole"] == ("a", None)  # the output itself: no walk to ship
+    source, path = passed["field"]
+    assert source == "b"
+    assert path is not None
+    output = {"k": ["x", "y"]}
+    assert path(output) == step.evaluate_inputs({}, {"a": 0, "b": output})["field"] == "y"
+    inside = ab.Step("t", "function", "f", inputs={"v": "a ${steps.a.output}"})
+    assert inside.passed_outputs() is None

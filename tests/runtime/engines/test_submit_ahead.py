@@ -279,6 +279,24 @@ async def test_an_upstream_retried_gives_its_dependent_the_retried_output(
     assert (result.steps["a"].attempts, result.steps["b"].attempts) == (2, 1)
 
 
+async def test_a_chain_of_whole_outputs_on_ray_shares_one_remote_function(
+    ray_runner: ab.RayRunner, spy: _Spy
+) -> None:
+    # Where a whole output goes is part of the remote function, not an argument of
+    # each task: one function for the chain's steps, shipped to the cluster once.
+    chained = [
+        _on(id=f"d{i}", function=steps.double, inputs={"x": f"${{steps.d{i - 1}.output}}"})
+        for i in range(1, 6)
+    ]
+    workflow = build(_on(id="d0", function=steps.double, inputs={"x": 3}), *chained)
+    with ray_runner._remotes_lock:  # forgotten remotes are made again when needed
+        ray_runner._remotes.clear()
+    result = await _run(ray_runner, spy, workflow)
+    assert spy.submitted_ahead() == ["d1", "d2", "d3", "d4", "d5"]
+    assert result.outputs == {f"d{i}": 3 * 2 ** (i + 1) for i in range(6)}
+    assert len(ray_runner._remotes) == 2  # d0's, and the one its dependents share
+
+
 async def test_a_dependent_failing_is_retried_as_before(
     engine: Engine, spy: _Spy, tmp_path: Path
 ) -> None:
